@@ -1,0 +1,1 @@
+"""The resource manager: ids, the generic resource lifecycle, providers and errors."""

@@ -1,0 +1,319 @@
+"""The resource manager's wire layer: paths to engine calls, engine replies to responses."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+
+from keyless.arm import errors
+from keyless.arm.engine import Reply, RequestContext, ResourceManager
+from keyless.arm.ids import ResourceId
+from keyless.authority.resources import ARM_AUDIENCES
+from keyless.authority.tokens import (
+    EXPIRED,
+    MISSING,
+    WRONG_AUDIENCE,
+    WRONG_ISSUER,
+    Caller,
+    TokenError,
+    TokenValidator,
+)
+from keyless.web import (
+    BodyTooLarge,
+    Receive,
+    Scope,
+    Send,
+    base_url,
+    header,
+    query_params,
+    read_body,
+    send_json,
+)
+
+SUBSCRIPTION_API_VERSIONS = frozenset(
+    [
+        "2014-04-01-preview",
+        "2015-11-01",
+        "2016-06-01",
+        "2018-06-01",
+        "2019-06-01",
+        "2019-11-01",
+        "2020-01-01",
+        "2021-01-01",
+        "2022-09-01",
+        "2022-12-01",
+        "2024-11-01",
+        "2025-03-01",
+    ]
+)
+METADATA_API_VERSIONS = frozenset({"2015-01-01", "2018-01-01", "2019-05-01", "2020-06-01", "2022-09-01"})
+
+_ALLOWED_AUDIENCES = (
+    "'https://management.core.windows.net/','https://management.core.windows.net',"
+    "'https://management.azure.com/','https://management.azure.com'"
+)
+
+# Extension handlers (e.g. Microsoft.Authorization) take the parsed pieces and return a Reply.
+ExtensionHandler = Callable[["ArmRequest"], Awaitable[Reply]]
+
+
+class ArmRequest:
+    """One resource-manager request, as the handlers see it."""
+
+    def __init__(
+        self, method: str, path: str, query: dict[str, str], ctx: RequestContext, body: bytes
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.query = query
+        self.ctx = ctx
+        self.body = body
+
+
+def _fmt_time(ts: float) -> str:
+    t = time.gmtime(ts)
+    hour = t.tm_hour % 12 or 12
+    return f"{t.tm_mon}/{t.tm_mday}/{t.tm_year} {hour}:{t.tm_min:02d}:{t.tm_sec:02d} {'PM' if t.tm_hour >= 12 else 'AM'}"
+
+
+def authentication_error(error: TokenError, claims: dict[str, Any] | None = None) -> errors.ArmError:
+    """ARM's 401s, with the challenge header azure-core expects."""
+    if error.reason == MISSING:
+        code, message = (
+            "AuthenticationFailed",
+            "Authentication failed. The 'Authorization' header is missing.",
+        )
+        description = "The authentication failed because of missing 'Authorization' header."
+    elif error.reason == EXPIRED and claims is not None:
+        code = "ExpiredAuthenticationToken"
+        message = (
+            f"The access token expiry UTC time '{_fmt_time(float(claims['exp']))}' is earlier than current "
+            f"UTC time '{_fmt_time(time.time())}'."
+        )
+        description = "The access token expired."
+    elif error.reason == WRONG_AUDIENCE and claims is not None:
+        code = "InvalidAuthenticationTokenAudience"
+        message = (
+            f"The access token has been obtained for wrong audience or resource '{claims.get('aud')}'. It should "
+            f"exactly match with one of the allowed audiences {_ALLOWED_AUDIENCES}."
+        )
+        description = "The access token has an invalid audience."
+    elif error.reason == WRONG_ISSUER:
+        code, message = "InvalidAuthenticationTokenTenant", "The access token is from the wrong issuer."
+        description = message
+    else:
+        code, message = "InvalidAuthenticationToken", "The access token is invalid."
+        description = "The access token is invalid."
+    challenge = (
+        'Bearer authorization_uri="https://login.windows.net/", error="invalid_token", '
+        f'error_description="{description}"'
+    )
+    return errors.ArmError(401, code, message, headers={"WWW-Authenticate": challenge})
+
+
+class ArmApp:
+    def __init__(self, manager: ResourceManager, validator: TokenValidator, directory: Any) -> None:
+        self.manager = manager
+        self.validator = validator
+        # directory: subscriptions and tenants (see keyless.platform.Directory)
+        self.directory = directory
+        self.extensions: dict[str, ExtensionHandler] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request_id = str(uuid.uuid4())
+        headers = {
+            "x-ms-request-id": request_id,
+            "x-ms-correlation-request-id": header(scope, b"x-ms-client-request-id") or request_id,
+        }
+        try:
+            reply = await self._handle(scope, receive)
+        except errors.ArmError as exc:
+            headers.update(exc.headers)
+            await send_json(send, exc.status, exc.body(), headers)
+            return
+        except BodyTooLarge:
+            too_large = errors.ArmError(413, "RequestEntityTooLarge", "The request content is too large.")
+            await send_json(send, 413, too_large.body(), headers)
+            return
+        headers.update(reply.headers)
+        await send_json(send, reply.status, reply.body, headers)
+
+    def authenticate(self, scope: Scope) -> Caller:
+        auth = header(scope, b"authorization") or ""
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() != "bearer":
+            token = ""
+        try:
+            return self.validator.validate(token.strip(), ARM_AUDIENCES)
+        except TokenError as exc:
+            claims: dict[str, Any] | None = None
+            if exc.reason in (EXPIRED, WRONG_AUDIENCE):
+                from keyless.authority.tokens import unverified_payload
+
+                claims = unverified_payload(token.strip())
+            raise authentication_error(exc, claims) from exc
+
+    async def _handle(self, scope: Scope, receive: Receive) -> Reply:
+        method = scope["method"]
+        path = scope["path"]
+        segments = [s for s in path.split("/") if s]
+        lowered = [s.lower() for s in segments]
+        query = query_params(scope)
+
+        if lowered[:2] == ["metadata", "endpoints"] and len(lowered) == 2:
+            return self._metadata(scope, query)
+
+        caller = self.authenticate(scope)
+        api_version = query.get("api-version")
+        if api_version is None:
+            raise errors.missing_api_version()
+        ctx = RequestContext(
+            caller=caller,
+            api_version=api_version,
+            base_url=base_url(scope),
+            if_match=header(scope, b"if-match"),
+            if_none_match=header(scope, b"if-none-match"),
+        )
+        body = await read_body(receive) if method in ("PUT", "PATCH", "POST") else b""
+
+        # Extension resources: {scope}/providers/{namespace}/... where the namespace has a handler.
+        if "providers" in lowered:
+            idx = len(lowered) - 1 - lowered[::-1].index("providers")
+            if idx + 1 < len(lowered) and lowered[idx + 1] in self.extensions:
+                return await self.extensions[lowered[idx + 1]](ArmRequest(method, path, query, ctx, body))
+
+        if lowered == ["subscriptions"]:
+            return self._only(method, "GET", lambda: self._list_subscriptions(ctx))
+        if lowered == ["tenants"]:
+            return self._only(method, "GET", lambda: self._list_tenants(ctx))
+        if len(lowered) < 2 or lowered[0] != "subscriptions":
+            raise errors.no_route(path)
+        subscription_id = segments[1]
+        rest, lowered_rest = segments[2:], lowered[2:]
+        if not rest:
+            return self._only(method, "GET", lambda: self._get_subscription(ctx, subscription_id))
+        if lowered_rest[0] == "operationresults" and len(rest) == 2:
+            return self._only(method, "GET", lambda: self._operation_result(subscription_id, rest[1]))
+        if lowered_rest[0] == "resourcegroups":
+            if len(rest) == 1:
+                spec = self.manager.type_named("Microsoft.Resources", ("resourceGroups",))
+                return self._only(
+                    method,
+                    "GET",
+                    lambda: self.manager.list(
+                        ctx, spec, ResourceId(subscription_id), path, query.get("$skiptoken")
+                    ),
+                )
+            group = ResourceId(subscription_id, rest[1])
+            if len(rest) == 2:
+                return self._resource(method, ctx, group, body, path)
+            rest, lowered_rest = rest[2:], lowered_rest[2:]
+            scope_id = group
+        else:
+            scope_id = ResourceId(subscription_id)
+        if lowered_rest[0] != "providers" or len(rest) < 3:
+            raise errors.no_route(path)
+        namespace, pairs = rest[1], rest[2:]
+        types, names = tuple(pairs[0::2]), tuple(pairs[1::2])
+        if len(pairs) % 2 == 1:
+            # A collection: a top-level type under a scope, children of a resource, or a POST action.
+            if len(types) == 1:
+                parent = scope_id
+            else:
+                if scope_id.resource_group is None:
+                    raise errors.no_route(path)
+                parent = ResourceId(subscription_id, scope_id.resource_group, namespace, types[:-1], names)
+                if method == "POST":
+                    return await self._action(ctx, parent, types[-1], body)
+            spec = self.manager.type_named(namespace, types)
+            return self._only(
+                method, "GET", lambda: self.manager.list(ctx, spec, parent, path, query.get("$skiptoken"))
+            )
+        if scope_id.resource_group is None:
+            raise errors.no_route(path)
+        rid = ResourceId(subscription_id, scope_id.resource_group, namespace, types, names)
+        return self._resource(method, ctx, rid, body, path)
+
+    @staticmethod
+    def _only(method: str, allowed: str, run: Callable[[], Reply]) -> Reply:
+        if method != allowed:
+            raise errors.method_not_allowed(method)
+        return run()
+
+    def _resource(self, method: str, ctx: RequestContext, rid: ResourceId, body: bytes, path: str) -> Reply:
+        if method == "GET":
+            return self.manager.get(ctx, rid)
+        if method == "HEAD":
+            reply = self.manager.get(ctx, rid)
+            return Reply(204 if rid.is_resource_group else 200, None, reply.headers)
+        if method == "PUT":
+            return self.manager.put(ctx, rid, body)
+        if method == "PATCH":
+            return self.manager.patch(ctx, rid, body)
+        if method == "DELETE":
+            if rid.is_resource_group:
+                return self.manager.delete_async(ctx, rid, path)
+            return self.manager.delete(ctx, rid)
+        raise errors.method_not_allowed(method)
+
+    async def _action(self, ctx: RequestContext, rid: ResourceId, action: str, body: bytes) -> Reply:
+        spec = self.manager.spec_for(rid)
+        handler = spec.actions.get(action) or next(
+            (h for name, h in spec.actions.items() if name.lower() == action.lower()), None
+        )
+        if handler is None:
+            raise errors.no_route(f"{rid}/{action}")
+        self.manager.check_api_version(spec, ctx)
+        self.manager.authorizer.check(ctx.caller, spec.operation(f"{action}/action"), str(rid))
+        payload = orjson.loads(body) if body.strip() else {}
+        with self.manager.db.write() as conn:
+            resource = self.manager.load(conn, rid)
+            if resource is None:
+                raise errors.resource_not_found(rid.type_name, rid.name, rid.resource_group)
+            status, result = handler(ctx, conn, resource, payload)
+        return Reply(status, result)
+
+    # --- subscriptions, tenants, operations, metadata ------------------------------------
+
+    def _check_subscription_version(self, ctx: RequestContext) -> None:
+        if ctx.api_version not in SUBSCRIPTION_API_VERSIONS:
+            raise errors.invalid_api_version(ctx.api_version, SUBSCRIPTION_API_VERSIONS)
+
+    def _list_subscriptions(self, ctx: RequestContext) -> Reply:
+        self._check_subscription_version(ctx)
+        subs = self.directory.subscriptions_for(ctx.caller.tenant_id)
+        return Reply(200, {"value": [self.directory.render_subscription(s) for s in subs]})
+
+    def _get_subscription(self, ctx: RequestContext, subscription_id: str) -> Reply:
+        self._check_subscription_version(ctx)
+        sub = self.directory.subscription(subscription_id)
+        if sub is None:
+            raise errors.subscription_not_found(subscription_id)
+        return Reply(200, self.directory.render_subscription(sub))
+
+    def _list_tenants(self, ctx: RequestContext) -> Reply:
+        self._check_subscription_version(ctx)
+        return Reply(200, {"value": [self.directory.render_tenant(ctx.caller.tenant_id)]})
+
+    def _operation_result(self, subscription_id: str, operation_id: str) -> Reply:
+        row = self.manager.operation(subscription_id, operation_id)
+        if row is None:
+            raise errors.ArmError(
+                404, "OperationNotFound", f"The operation '{operation_id}' could not be found."
+            )
+        if row.status not in ("Succeeded", "Failed", "Canceled"):
+            return Reply(202, None, {"Retry-After": "1"})
+        body = orjson.loads(row.result_body) if row.result_body else None
+        return Reply(row.result_status or 200, body)
+
+    def _metadata(self, scope: Scope, query: dict[str, str]) -> Reply:
+        version = query.get("api-version")
+        if version is None:
+            raise errors.missing_api_version()
+        if version not in METADATA_API_VERSIONS:
+            raise errors.invalid_api_version(version, METADATA_API_VERSIONS)
+        return Reply(200, self.directory.cloud_metadata(base_url(scope)))

@@ -1,0 +1,98 @@
+"""What a provider declares for each resource type it plugs into the resource manager."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from keyless.arm import errors
+from keyless.arm.ids import ResourceId
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from keyless.arm.engine import RequestContext, StoredResource
+
+# ARM's generic rule: at most 260 characters, none of <>%&:\?/ and no control characters.
+_GENERIC_NAME = re.compile(r"^[^<>%&:\\?/\x00-\x1f]{1,260}$")
+
+
+@dataclass(frozen=True)
+class NameRule:
+    pattern: re.Pattern[str] = _GENERIC_NAME
+    description: str = "It must be 1 to 260 characters and cannot contain '<>%&:\\?/' or control characters."
+
+    def check(self, name: str, type_name: str) -> None:
+        if not self.pattern.match(name):
+            raise errors.invalid_resource_name(name, type_name, self.description)
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """The parts of a PUT/PATCH body the resource manager itself understands."""
+
+    location: str | None
+    tags: dict[str, str] | None
+    kind: str | None
+    sku: dict[str, Any] | None
+    identity: dict[str, Any] | None
+    properties: dict[str, Any] | None
+    raw: dict[str, Any]
+
+
+ActionHandler = Callable[
+    ["RequestContext", "sa.Connection", "StoredResource", dict[str, Any]], tuple[int, Any]
+]
+
+
+@dataclass
+class ResourceType:
+    """Base for a provider's resource type; override the hooks that type needs."""
+
+    namespace: str
+    type_path: str  # "userAssignedIdentities" or "userAssignedIdentities/federatedIdentityCredentials"
+    api_versions: frozenset[str]
+    tracked: bool = True  # has location and tags
+    supports_identity: bool = False
+    expose_etag: bool = False
+    name_rule: NameRule = field(default_factory=NameRule)
+    actions: dict[str, ActionHandler] = field(default_factory=dict)
+
+    @property
+    def type_name(self) -> str:
+        return f"{self.namespace}/{self.type_path}"
+
+    @property
+    def type_key(self) -> str:
+        return self.type_name.lower()
+
+    def operation(self, verb: str) -> str:
+        """The RBAC action an operation on this type needs: read, write, delete, or ``x/action``."""
+        return f"{self.type_name}/{verb}"
+
+    # --- hooks -------------------------------------------------------------------------
+
+    def validate(
+        self,
+        ctx: RequestContext,
+        conn: sa.Connection,
+        rid: ResourceId,
+        incoming: Incoming,
+        existing: StoredResource | None,
+    ) -> dict[str, Any]:
+        """Return the properties to store (read-only ones kept from ``existing``); raise ArmError."""
+        return dict(incoming.properties or {})
+
+    def after_write(
+        self, ctx: RequestContext, conn: sa.Connection, resource: StoredResource, created: bool
+    ) -> dict[str, Any] | None:
+        """Side effects inside the write transaction; may return properties to store instead."""
+        return None
+
+    def before_delete(self, ctx: RequestContext, conn: sa.Connection, resource: StoredResource) -> None:
+        """Side effects inside the delete transaction (children are deleted by the engine)."""
+
+    def render_properties(self, resource: StoredResource) -> dict[str, Any]:
+        return dict(resource.document.get("properties") or {})

@@ -1,0 +1,1 @@
+"""The token authority: principals, signing keys, token minting and validation, OIDC."""

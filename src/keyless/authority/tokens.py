@@ -1,0 +1,217 @@
+"""Minting v1 access tokens with the Entra claim set, and the one validator every service uses."""
+
+from __future__ import annotations
+
+import base64
+import os
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+import orjson
+
+from keyless.authority.keys import KeySet
+from keyless.authority.principals import MANAGED_IDENTITY, Principal
+
+
+def issuer_for(tenant_id: str) -> str:
+    return f"https://sts.windows.net/{tenant_id}/"
+
+
+def _uti() -> str:
+    return base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode()
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    access_token: str
+    claims: dict[str, Any]
+
+    @property
+    def expires_on(self) -> int:
+        return int(self.claims["exp"])
+
+    @property
+    def not_before(self) -> int:
+        return int(self.claims["nbf"])
+
+
+class TokenIssuer:
+    def __init__(self, keyset: KeySet) -> None:
+        self._keyset = keyset
+
+    def mint(
+        self,
+        principal: Principal,
+        audience: str,
+        lifetime: int,
+        *,
+        workload_resource_id: str | None = None,
+        now: float | None = None,
+    ) -> IssuedToken:
+        issued = int(now if now is not None else time.time())
+        iss = issuer_for(principal.tenant_id)
+        claims: dict[str, Any] = {
+            "aud": audience,
+            "iss": iss,
+            "iat": issued,
+            "nbf": issued,
+            "exp": issued + lifetime,
+            "aio": _uti(),
+            "appid": principal.app_id,
+            # 1: client secret; 2: certificate or managed identity, as Entra reports them.
+            "appidacr": "2" if principal.principal_type == MANAGED_IDENTITY else "1",
+            "idp": iss,
+            "idtyp": "app",
+            "oid": principal.object_id,
+            "rh": "0.AAAA" + _uti() + ".",
+            "sub": principal.object_id,
+            "tid": principal.tenant_id,
+            "uti": _uti(),
+            "ver": "1.0",
+        }
+        if principal.managed_identity_resource_id:
+            claims["xms_mirid"] = principal.managed_identity_resource_id
+        if workload_resource_id:
+            claims["xms_az_rid"] = workload_resource_id
+        key = self._keyset.active
+        assert key.private_key is not None  # KeySet.active guarantees it
+        token = jwt.encode(
+            claims, key.private_key, algorithm="RS256", headers={"typ": "JWT", "kid": key.kid, "x5t": key.kid}
+        )
+        return IssuedToken(access_token=token, claims=claims)
+
+
+class TokenError(Exception):
+    """Why a bearer token was refused; the wire layer maps ``reason`` to the service's error."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+MISSING = "missing"
+MALFORMED = "malformed"
+BAD_SIGNATURE = "invalid_signature"
+EXPIRED = "expired"
+NOT_YET_VALID = "not_yet_valid"
+WRONG_AUDIENCE = "invalid_audience"
+WRONG_ISSUER = "invalid_issuer"
+UNKNOWN_PRINCIPAL = "unknown_principal"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """A validated caller, as every service sees it."""
+
+    object_id: str
+    app_id: str
+    tenant_id: str
+    principal_type: str
+    audience: str
+    claims: dict[str, Any]
+
+    @property
+    def display_id(self) -> str:
+        return self.app_id
+
+
+_CACHE_SIZE = 8192
+
+
+class TokenValidator:
+    """RS256 only, a published ``kid``, ``iss``/``aud``/``nbf``/``exp``, and a principal that exists.
+
+    Signature checks are memoised per token string (a token's signature never changes);
+    time, audience and the principal are checked on every call, so a deleted identity's
+    tokens stop working at once.
+    """
+
+    def __init__(
+        self,
+        keyset: KeySet,
+        principal_lookup: Any,
+        known_tenants: Any,
+        leeway: int,
+    ) -> None:
+        self._keyset = keyset
+        # principal_lookup(object_id) -> Principal | None; known_tenants(tid) -> bool
+        self._principal_lookup = principal_lookup
+        self._known_tenants = known_tenants
+        self._leeway = leeway
+        self._verified: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _verified_claims(self, token: str) -> dict[str, Any]:
+        with self._lock:
+            claims = self._verified.get(token)
+            if claims is not None:
+                self._verified.move_to_end(token)
+                return claims
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise TokenError(MALFORMED, "The access token is malformed.") from exc
+        # Decided here, before any key is touched: only RS256 with a kid we published.
+        if header.get("alg") != "RS256":
+            raise TokenError(BAD_SIGNATURE, f"The token algorithm '{header.get('alg')}' is not accepted.")
+        kid = header.get("kid")
+        key = self._keyset.public_key(kid) if isinstance(kid, str) else None
+        if key is None:
+            raise TokenError(BAD_SIGNATURE, "The token is signed by a key that is not published.")
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=["RS256"],
+                options={"verify_exp": False, "verify_nbf": False, "verify_iat": False, "verify_aud": False},
+            )
+        except jwt.InvalidSignatureError as exc:
+            raise TokenError(BAD_SIGNATURE, "The token signature is invalid.") from exc
+        except jwt.PyJWTError as exc:
+            raise TokenError(MALFORMED, "The access token is malformed.") from exc
+        for name in ("aud", "iss", "exp", "nbf", "oid", "tid", "appid"):
+            if name not in claims:
+                raise TokenError(MALFORMED, f"The access token has no '{name}' claim.")
+        with self._lock:
+            self._verified[token] = claims
+            if len(self._verified) > _CACHE_SIZE:
+                self._verified.popitem(last=False)
+        return claims
+
+    def validate(self, token: str, audiences: frozenset[str], *, now: float | None = None) -> Caller:
+        if not token:
+            raise TokenError(MISSING, "No access token was presented.")
+        claims = self._verified_claims(token)
+        current = now if now is not None else time.time()
+        if current > float(claims["exp"]) + self._leeway:
+            raise TokenError(EXPIRED, "The access token has expired.")
+        if current + self._leeway < float(claims["nbf"]):
+            raise TokenError(NOT_YET_VALID, "The access token is not yet valid.")
+        audience = claims["aud"]
+        if not isinstance(audience, str) or audience.lower().rstrip("/") not in audiences:
+            raise TokenError(WRONG_AUDIENCE, f"The access token has an invalid audience '{audience}'.")
+        tenant_id = claims["tid"]
+        if claims["iss"] != issuer_for(tenant_id) or not self._known_tenants(tenant_id):
+            raise TokenError(WRONG_ISSUER, f"The access token is from an invalid issuer '{claims['iss']}'.")
+        principal = self._principal_lookup(claims["oid"])
+        if principal is None or principal.app_id != claims["appid"] or principal.tenant_id != tenant_id:
+            raise TokenError(UNKNOWN_PRINCIPAL, "The principal of the access token no longer exists.")
+        return Caller(
+            object_id=principal.object_id,
+            app_id=principal.app_id,
+            tenant_id=tenant_id,
+            principal_type=principal.principal_type,
+            audience=audience,
+            claims=claims,
+        )
+
+
+def unverified_payload(token: str) -> dict[str, Any]:
+    """Decode a JWT payload without checks: for messages and tests only, never for decisions."""
+    payload = token.split(".")[1]
+    return dict(orjson.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))

@@ -1,0 +1,86 @@
+"""Settings: where state lives, which ports to bind, and token lifetimes.
+
+Every setting has an environment variable (``KEYLESS_*``) and a CLI option; the CLI
+passes its options in explicitly, the environment fills in the rest.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+DEFAULT_HTTPS_PORT = 47443
+DEFAULT_HTTP_PORT = 47480
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("KEYLESS_DATA_DIR") or Path.home() / ".keyless")
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    host: str = "127.0.0.1"
+    # The HTTPS listener serves every emulated host name (and direct mode on localhost).
+    https_port: int = DEFAULT_HTTPS_PORT
+    # The HTTP listener is the forward proxy and the plain-HTTP identity endpoints.
+    http_port: int = DEFAULT_HTTP_PORT
+    database_url: str | None = None
+    # Lifetimes, in seconds, as Entra issues them.
+    client_token_lifetime: int = 3599
+    managed_identity_token_lifetime: int = 86700
+    # Signing keys stay published this long after rotation so their tokens keep validating.
+    signing_key_grace: int = 86700 + 3600
+    page_size: int = 100
+    # Clock skew tolerated when validating nbf/exp.
+    token_leeway: int = 300
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        given = {k: v for k, v in overrides.items() if v is not None}
+        settings = cls(
+            data_dir=default_data_dir(),
+            host=os.environ.get("KEYLESS_HOST", "127.0.0.1"),
+            https_port=_env_int("KEYLESS_HTTPS_PORT", DEFAULT_HTTPS_PORT),
+            http_port=_env_int("KEYLESS_HTTP_PORT", DEFAULT_HTTP_PORT),
+            database_url=os.environ.get("KEYLESS_DATABASE_URL") or None,
+            page_size=_env_int("KEYLESS_PAGE_SIZE", 100),
+        )
+        return replace(settings, **given)  # type: ignore[arg-type]
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'keyless.db'}"
+
+    @property
+    def ca_dir(self) -> Path:
+        return self.data_dir / "ca"
+
+    @property
+    def ca_cert_file(self) -> Path:
+        return self.ca_dir / "ca.pem"
+
+    @property
+    def ca_bundle_file(self) -> Path:
+        """The system's CAs plus the local CA: what clients are pointed at."""
+        return self.ca_dir / "bundle.pem"
+
+    @property
+    def root_key_file(self) -> Path:
+        return self.data_dir / "root.key"
+
+    @property
+    def admin_credentials_file(self) -> Path:
+        return self.data_dir / "admin.json"
+
+    @property
+    def runtime_file(self) -> Path:
+        """Written by a running server: its pid and the ports it actually bound."""
+        return self.data_dir / "server.json"

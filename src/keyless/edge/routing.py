@@ -1,0 +1,104 @@
+"""Host-based routing: which emulated service answers a request, and who is calling from where."""
+
+from __future__ import annotations
+
+from keyless.edge.forward import Forwarder
+from keyless.web import ASGIApp, Receive, Scope, Send, header, host_of, send_json
+
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
+# Direct mode on localhost: these first path segments belong to the resource manager.
+_ARM_ROOTS = frozenset({"subscriptions", "providers", "metadata", "tenants"})
+VIA_PROXY = "keyless.via_proxy"
+PROXY_AUTHORIZATION = "keyless.proxy_authorization"
+
+
+def proxy_authorization(scope: Scope) -> str | None:
+    """The proxy credentials of a request that came through the forward proxy, else None.
+
+    Only the proxy sets the state this reads; a header sent straight to a listener counts
+    for nothing, so no caller can claim another's network origin.
+    """
+    state = scope.get("state") or {}
+    if not state.get(VIA_PROXY):
+        return None
+    return state.get(PROXY_AUTHORIZATION) or header(scope, b"proxy-authorization")
+
+
+class HostRouter:
+    def __init__(self, arm: ASGIApp, authority: ASGIApp, internal: ASGIApp, forwarder: Forwarder) -> None:
+        self.exact: dict[str, ASGIApp] = {
+            "management.azure.com": arm,
+            "login.microsoftonline.com": authority,
+        }
+        self.suffixes: dict[str, ASGIApp] = {}
+        # Hosts served over plain HTTP through the proxy (the identity endpoints).
+        self.plain_http: dict[str, ASGIApp] = {}
+        self.arm = arm
+        self.authority = authority
+        self.internal = internal
+        self.forwarder = forwarder
+
+    def add_host(self, host: str, app: ASGIApp) -> None:
+        self.exact[host.lower()] = app
+
+    def add_suffix(self, suffix: str, app: ASGIApp) -> None:
+        """Serve every ``<name><suffix>`` host, e.g. ``.vault.azure.net``."""
+        self.suffixes[suffix.lower()] = app
+
+    def add_plain_http_host(self, host: str, app: ASGIApp) -> None:
+        self.plain_http[host.lower()] = app
+
+    def serves(self, host: str) -> bool:
+        """Whether a CONNECT to ``host``:443 is answered by Keyless rather than tunnelled."""
+        host = host.lower()
+        return host in self.exact or any(host.endswith(s) for s in self.suffixes)
+
+    def _app_for_host(self, host: str) -> ASGIApp | None:
+        app = self.exact.get(host)
+        if app is not None:
+            return app
+        for suffix, suffix_app in self.suffixes.items():
+            if host.endswith(suffix) and len(host) > len(suffix):
+                return suffix_app
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+            return
+        host = host_of(scope)
+        via_proxy = bool((scope.get("state") or {}).get(VIA_PROXY))
+        if scope.get("scheme") == "http":
+            app = self.plain_http.get(host)
+            if app is not None:
+                await app(scope, receive, send)
+                return
+            if via_proxy and host not in LOCAL_HOSTS:
+                await self.forwarder(scope, receive, send)
+                return
+        if host in LOCAL_HOSTS:
+            first = scope["path"].lstrip("/").split("/", 1)[0].lower()
+            if first == "_keyless":
+                await self.internal(scope, receive, send)
+            elif first in _ARM_ROOTS:
+                await self.arm(scope, receive, send)
+            else:
+                await self.authority(scope, receive, send)
+            return
+        app = self._app_for_host(host)
+        if app is None:
+            await send_json(
+                send,
+                421,
+                {
+                    "error": {
+                        "code": "MisdirectedRequest",
+                        "message": f"Keyless does not serve the host '{host}'.",
+                    }
+                },
+            )
+            return
+        await app(scope, receive, send)

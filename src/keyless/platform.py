@@ -1,0 +1,114 @@
+"""Assembles Keyless from its pieces: one object per running instance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from keyless.arm.engine import ResourceManager
+from keyless.arm.http import ArmApp
+from keyless.authority.http import AuthorityApp
+from keyless.authority.keys import KeySet
+from keyless.authority.service import Authority
+from keyless.authority.tokens import Caller
+from keyless.config import Settings
+from keyless.directory import AdminCredentials, Directory
+from keyless.edge.ca import LocalCA
+from keyless.edge.forward import Forwarder
+from keyless.edge.routing import HostRouter
+from keyless.providers.managedidentity.provider import (
+    FederatedIdentityCredentialType,
+    UserAssignedIdentityType,
+)
+from keyless.providers.resource_groups import ResourceGroupType
+from keyless.sealing import Sealer, load_or_create_root_key, write_private_file
+from keyless.store.db import Database
+from keyless.web import Receive, Scope, Send, send_json
+
+
+class EnforcementDisabled:
+    """Placeholder authorizer: every authenticated caller may do everything.
+
+    Role-based enforcement replaces this (the RBAC issue); operations already name their
+    actions, so it slots in here without touching a provider.
+    """
+
+    def check(self, caller: Caller, action: str, scope: str) -> None:
+        return None
+
+
+class InternalApp:
+    """``/_keyless/*``: health for ``keyless status``, and a bare endpoint for benchmarks."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["path"] in ("/_keyless/health", "/_keyless/bare"):
+            await send_json(send, 200, {"status": "ok", "service": "keyless"})
+            return
+        await send_json(send, 404, {"error": {"code": "NotFound", "message": "No such endpoint."}})
+
+
+class Platform:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.sealer = Sealer(load_or_create_root_key(settings.root_key_file))
+        self.db = Database(settings.resolved_database_url)
+        self.ca = LocalCA(settings.ca_dir)
+        self.keyset = KeySet(self.db, self.sealer, settings.signing_key_grace)
+        self.authority = Authority(
+            self.db,
+            self.keyset,
+            settings.client_token_lifetime,
+            settings.managed_identity_token_lifetime,
+            settings.token_leeway,
+        )
+        self.directory = Directory(self.db)
+        self.resource_manager = ResourceManager(self.db, EnforcementDisabled(), settings.page_size)
+        for resource_type in (
+            ResourceGroupType(),
+            UserAssignedIdentityType(),
+            FederatedIdentityCredentialType(),
+        ):
+            self.resource_manager.register(resource_type)
+        self.arm_app = ArmApp(self.resource_manager, self.authority.validator, self.directory)
+        self.forwarder = Forwarder()
+        self.router = HostRouter(self.arm_app, AuthorityApp(self.authority), InternalApp(), self.forwarder)
+        self.tenant_id = ""
+        self.subscription_id = ""
+        self.admin: AdminCredentials | None = None
+
+    def start(self) -> None:
+        """Everything first start creates, and every start checks: schema, CA, keys, admin."""
+        self.db.migrate()
+        self.ca.ensure()
+        self.keyset.ensure_active()
+        self.tenant_id, self.subscription_id, admin_object_id = self.directory.bootstrap()
+        self.admin = self._admin_credentials(admin_object_id)
+
+    def _admin_credentials(self, admin_object_id: str) -> AdminCredentials:
+        path = self.settings.admin_credentials_file
+        if path.exists():
+            existing = AdminCredentials.from_json(path.read_bytes())
+            if existing.object_id == admin_object_id:
+                return existing
+        # First start, or a data directory joining a shared database: a secret of its own.
+        from keyless.authority import principals
+
+        with self.db.read() as conn:
+            admin = principals.get_by_object_id(conn, admin_object_id)
+        assert admin is not None
+        credentials = AdminCredentials(
+            tenant_id=self.tenant_id,
+            subscription_id=self.subscription_id,
+            client_id=admin.app_id,
+            client_secret=self.directory.issue_admin_secret(admin_object_id),
+            object_id=admin_object_id,
+        )
+        write_private_file(path, credentials.to_json())
+        return credentials
+
+    def describe(self) -> dict[str, Any]:
+        return {"tenantId": self.tenant_id, "subscriptionId": self.subscription_id}
+
+    async def close(self) -> None:
+        await self.forwarder.close()
+        self.db.dispose()

@@ -1,0 +1,1 @@
+"""Resource providers: each owns its resource types, tables and domain logic."""

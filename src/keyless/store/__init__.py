@@ -1,0 +1,1 @@
+"""Persistence: one SQLAlchemy engine (SQLite by default, PostgreSQL for scale-out)."""

@@ -1,0 +1,153 @@
+"""Every table Keyless keeps, as SQLAlchemy Core metadata.
+
+The Alembic migrations in ``migrations/versions`` create exactly these; a test checks
+that the two never drift apart.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# Timestamps are stored as UTC epoch seconds (float): portable and cheap to compare.
+
+instance_settings = sa.Table(
+    "instance_settings",
+    metadata,
+    sa.Column("key", sa.String(100), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+tenants = sa.Table(
+    "tenants",
+    metadata,
+    sa.Column("tenant_id", sa.String(36), primary_key=True),
+    sa.Column("display_name", sa.String(256), nullable=False),
+    sa.Column("default_domain", sa.String(256), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+subscriptions = sa.Table(
+    "subscriptions",
+    metadata,
+    sa.Column("subscription_id", sa.String(36), primary_key=True),
+    sa.Column("tenant_id", sa.String(36), sa.ForeignKey("tenants.tenant_id"), nullable=False),
+    sa.Column("display_name", sa.String(256), nullable=False),
+    sa.Column("state", sa.String(32), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+# Every resource-manager resource (resource groups included) is one row. ``id_key`` is the
+# lower-cased resource id (ARM matches ids case-insensitively); ``resource_id`` keeps the
+# casing most recently supplied.
+resources = sa.Table(
+    "resources",
+    metadata,
+    sa.Column("id_key", sa.String(1024), primary_key=True),
+    sa.Column("resource_id", sa.String(1024), nullable=False),
+    sa.Column("subscription_id", sa.String(36), nullable=False),
+    sa.Column("group_key", sa.String(128), nullable=True),
+    sa.Column("type_key", sa.String(256), nullable=False),
+    sa.Column("parent_key", sa.String(1024), nullable=True),
+    sa.Column("name", sa.String(260), nullable=False),
+    sa.Column("document", sa.Text, nullable=False),
+    sa.Column("etag", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("created_by", sa.String(256), nullable=False),
+    sa.Column("created_by_type", sa.String(32), nullable=False),
+    sa.Column("modified_at", sa.Float, nullable=False),
+    sa.Column("modified_by", sa.String(256), nullable=False),
+    sa.Column("modified_by_type", sa.String(32), nullable=False),
+    sa.Index("ix_resources_listing", "subscription_id", "type_key", "group_key", "id_key"),
+    sa.Index("ix_resources_parent", "parent_key", "type_key", "id_key"),
+)
+
+# Principals the authority issues tokens for: service principals, the local admin and
+# managed identities (system- and user-assigned).
+principals = sa.Table(
+    "principals",
+    metadata,
+    sa.Column("object_id", sa.String(36), primary_key=True),
+    sa.Column("tenant_id", sa.String(36), nullable=False),
+    sa.Column("app_id", sa.String(36), nullable=False, unique=True),
+    sa.Column("principal_type", sa.String(32), nullable=False),
+    sa.Column("display_name", sa.String(256), nullable=False),
+    # For managed identities: the xms_mirid claim (the owning resource or the identity itself).
+    sa.Column("managed_identity_resource_id", sa.String(1024), nullable=True),
+    # The lower-cased id of the resource whose lifecycle this principal follows.
+    sa.Column("owner_key", sa.String(1024), nullable=True, index=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+client_secrets = sa.Table(
+    "client_secrets",
+    metadata,
+    sa.Column("key_id", sa.String(36), primary_key=True),
+    sa.Column(
+        "object_id",
+        sa.String(36),
+        sa.ForeignKey("principals.object_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    # SHA-256 of a 256-bit random secret: brute force is not a concern, so no slow KDF.
+    sa.Column("secret_sha256", sa.String(64), nullable=False),
+    sa.Column("hint", sa.String(8), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=True),
+)
+
+signing_keys = sa.Table(
+    "signing_keys",
+    metadata,
+    sa.Column("kid", sa.String(64), primary_key=True),
+    # PKCS#8 PEM encrypted under the root key.
+    sa.Column("private_key", sa.Text, nullable=False),
+    sa.Column("certificate", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("retired_at", sa.Float, nullable=True),
+)
+
+role_assignments = sa.Table(
+    "role_assignments",
+    metadata,
+    sa.Column("id_key", sa.String(1200), primary_key=True),
+    sa.Column("name", sa.String(36), nullable=False),
+    sa.Column("scope", sa.String(1024), nullable=False),
+    sa.Column("scope_key", sa.String(1024), nullable=False, index=True),
+    sa.Column("role_definition_name", sa.String(36), nullable=False),
+    sa.Column("principal_id", sa.String(36), nullable=False, index=True),
+    sa.Column("principal_type", sa.String(32), nullable=False),
+    sa.Column("condition", sa.Text, nullable=True),
+    sa.Column("condition_version", sa.String(8), nullable=True),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("delegated_managed_identity_resource_id", sa.String(1024), nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("created_by", sa.String(64), nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("updated_by", sa.String(64), nullable=False),
+)
+
+# Long-running operations, polled through Azure-AsyncOperation and Location.
+operations = sa.Table(
+    "operations",
+    metadata,
+    sa.Column("operation_id", sa.String(36), primary_key=True),
+    sa.Column("subscription_id", sa.String(36), nullable=False),
+    sa.Column("resource_id", sa.String(1024), nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("started_at", sa.Float, nullable=False),
+    sa.Column("ended_at", sa.Float, nullable=True),
+    # The response the synchronous call would have given, replayed by the Location poll.
+    sa.Column("result_status", sa.Integer, nullable=True),
+    sa.Column("result_body", sa.Text, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+)
