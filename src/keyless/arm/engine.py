@@ -374,7 +374,7 @@ class ResourceManager:
             return
         current = existing.document.get("identity") if existing is not None else None
         if isinstance(requested, dict):
-            for uami_id in (requested.get("userAssignedIdentities") or {}):
+            for uami_id in requested.get("userAssignedIdentities") or {}:
                 already = {k.lower() for k in ((current or {}).get("userAssignedIdentities") or {})}
                 if uami_id.lower() not in already:
                     # Assigning someone's identity is an action on that identity (as in Azure).

@@ -78,7 +78,7 @@ class Database:
                 conn.exec_driver_sql(f"SELECT pg_advisory_lock({_MIGRATION_LOCK_ID})")
             try:
                 cfg.attributes["connection"] = conn
-                command.upgrade(cfg, "head")
+                command.upgrade(cfg, "heads")  # providers may add migration branches
                 conn.commit()
             finally:
                 if not self.is_sqlite:
