@@ -38,6 +38,8 @@ class Settings:
     # Signing keys stay published this long after rotation so their tokens keep validating.
     signing_key_grace: int = 86700 + 3600
     page_size: int = 100
+    # Per-workload identity-endpoint rate limit (requests/second; 0: off). Azure's is 20.
+    identity_rate_limit: int = 0
     # Clock skew tolerated when validating nbf/exp.
     token_leeway: int = 300
     extra: dict[str, str] = field(default_factory=dict)
@@ -52,6 +54,9 @@ class Settings:
             http_port=_env_int("KEYLESS_HTTP_PORT", DEFAULT_HTTP_PORT),
             database_url=os.environ.get("KEYLESS_DATABASE_URL") or None,
             page_size=_env_int("KEYLESS_PAGE_SIZE", 100),
+            identity_rate_limit=_env_int("KEYLESS_IDENTITY_RATE_LIMIT", 0),
+            client_token_lifetime=_env_int("KEYLESS_CLIENT_TOKEN_LIFETIME", 3599),
+            token_leeway=_env_int("KEYLESS_TOKEN_LEEWAY", 300),
         )
         return replace(settings, **given)  # type: ignore[arg-type]
 

@@ -15,6 +15,7 @@ from keyless.directory import AdminCredentials, Directory
 from keyless.edge.ca import LocalCA
 from keyless.edge.forward import Forwarder
 from keyless.edge.routing import HostRouter
+from keyless.providers.compute.provider import SiteType, VirtualMachineType
 from keyless.providers.managedidentity.provider import (
     FederatedIdentityCredentialType,
     UserAssignedIdentityType,
@@ -23,6 +24,9 @@ from keyless.providers.resource_groups import ResourceGroupType
 from keyless.sealing import Sealer, load_or_create_root_key, write_private_file
 from keyless.store.db import Database
 from keyless.web import Receive, Scope, Send, send_json
+from keyless.workload.hosts import HostTokens
+from keyless.workload.http import IMDS_HOST, IdentityEndpointsApp
+from keyless.workload.service import WorkloadIdentityService
 
 
 class EnforcementDisabled:
@@ -63,15 +67,27 @@ class Platform:
         )
         self.directory = Directory(self.db)
         self.resource_manager = ResourceManager(self.db, EnforcementDisabled(), settings.page_size)
+        self.host_tokens = HostTokens(self.sealer)
         for resource_type in (
             ResourceGroupType(),
             UserAssignedIdentityType(),
-            FederatedIdentityCredentialType(),
+            FederatedIdentityCredentialType(
+                self.authority.federation.mint_assertion, self.authority.federation.issuer_of
+            ),
+            VirtualMachineType(self.host_tokens),
+            SiteType(self.host_tokens),
         ):
             self.resource_manager.register(resource_type)
+        self.workloads = WorkloadIdentityService(
+            self.db, self.resource_manager, self.host_tokens, self.authority, settings.identity_rate_limit
+        )
         self.arm_app = ArmApp(self.resource_manager, self.authority.validator, self.directory)
         self.forwarder = Forwarder()
         self.router = HostRouter(self.arm_app, AuthorityApp(self.authority), InternalApp(), self.forwarder)
+        identity_endpoints = IdentityEndpointsApp(self.workloads)
+        self.router.add_plain_http_host(IMDS_HOST, identity_endpoints)
+        self.router.add_local_http_prefix("imds", identity_endpoints)
+        self.router.add_local_http_prefix("msi", identity_endpoints)
         self.tenant_id = ""
         self.subscription_id = ""
         self.admin: AdminCredentials | None = None

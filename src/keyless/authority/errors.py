@@ -33,10 +33,11 @@ class OAuthError(Exception):
         }
 
 
-def tenant_not_found(tenant: str) -> OAuthError:
+def tenant_not_found(tenant: str, error: str = "invalid_tenant") -> OAuthError:
+    """``invalid_tenant`` from discovery; the token endpoint says ``invalid_request``."""
     return OAuthError(
         400,
-        "invalid_tenant",
+        error,
         90002,
         f"Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing "
         "into the correct cloud. Check with your subscription administrator, this may happen if there are "

@@ -46,6 +46,12 @@ class AuthorityApp:
                 if method == "GET" and rest in (["discovery", "v2.0", "keys"], ["discovery", "keys"]):
                     await send_json(send, 200, self.authority.keyset.jwks(), {"Cache-Control": "max-age=300"})
                     return
+                if method == "GET" and rest == ["keyless", "workload", ".well-known", "openid-configuration"]:
+                    await send_json(send, 200, self.authority.workload_issuer_configuration(base, tenant))
+                    return
+                if method == "GET" and rest == ["keyless", "workload", "keys"]:
+                    await send_json(send, 200, self.authority.keyset.jwks(), {"Cache-Control": "max-age=300"})
+                    return
                 if method == "GET" and rest == ["discovery", "instance"]:
                     await send_json(send, 200, self.authority.instance_discovery(base, ""))
                     return

@@ -26,7 +26,7 @@ from keyless.store.db import Database
 from keyless.store.tables import signing_keys
 
 # How often a replica looks for keys rotated by another one.
-_REFRESH_SECONDS = 30.0
+_REFRESH_SECONDS = 5.0
 # An unknown kid triggers at most one reload per this many seconds (no DB stampede from junk).
 _UNKNOWN_KID_RELOAD_SECONDS = 1.0
 

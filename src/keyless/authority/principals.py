@@ -91,6 +91,11 @@ def owned_by(conn: sa.Connection, owner_key: str) -> list[Principal]:
     return [_from_row(r) for r in rows]
 
 
+def owner_key_of(conn: sa.Connection, object_id: str) -> str | None:
+    row = conn.execute(sa.select(principals.c.owner_key).where(principals.c.object_id == object_id)).first()
+    return row.owner_key if row is not None else None
+
+
 def delete_principal(conn: sa.Connection, object_id: str) -> None:
     conn.execute(client_secrets.delete().where(client_secrets.c.object_id == object_id))
     conn.execute(principals.delete().where(principals.c.object_id == object_id))

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from keyless.authority import errors, principals
+from keyless.authority.federation import Federation, workload_issuer
 from keyless.authority.keys import KeySet
 from keyless.authority.resources import is_known_resource, resource_from_scope
 from keyless.authority.tokens import IssuedToken, TokenIssuer, TokenValidator
@@ -35,6 +36,7 @@ class Authority:
         self.managed_identity_token_lifetime = managed_identity_token_lifetime
         self._tenants: dict[str, str] = {}
         self.validator = TokenValidator(keyset, self.principal, self.is_known_tenant, leeway)
+        self.federation = Federation(keyset)
 
     # --- directory lookups -------------------------------------------------------------
 
@@ -118,6 +120,19 @@ class Authority:
             "cloud_graph_host_name": "graph.windows.net",
         }
 
+    def workload_issuer_configuration(self, base: str, tenant: str) -> dict[str, Any]:
+        """Discovery for Keyless's own workload issuer (the issuer of federation assertions)."""
+        tenant_id = self.resolve_tenant(tenant)
+        if tenant_id is None:
+            raise errors.tenant_not_found(tenant)
+        return {
+            "issuer": workload_issuer(tenant_id),
+            "jwks_uri": f"{base}/{tenant_id}/keyless/workload/keys",
+            "response_types_supported": ["id_token"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+        }
+
     def instance_discovery(self, base: str, authorization_endpoint: str) -> dict[str, Any]:
         host = base.split("://", 1)[-1]
         return {
@@ -132,7 +147,7 @@ class Authority:
         """The OAuth2 token endpoint: client credentials with a secret (or, later, an assertion)."""
         tenant_id = self.resolve_tenant(tenant)
         if tenant_id is None:
-            raise errors.tenant_not_found(tenant)
+            raise errors.tenant_not_found(tenant, "invalid_request")
         grant_type = form.get("grant_type")
         if not grant_type:
             raise errors.missing_parameter("grant_type")
@@ -157,13 +172,24 @@ class Authority:
             principal = principals.get_by_app_id(conn, client_id)
             if principal is None or principal.tenant_id != tenant_id:
                 raise errors.application_not_found(client_id, tenant_id)
-            secret = form.get("client_secret")
-            if form.get("client_assertion_type") == JWT_BEARER and form.get("client_assertion"):
-                raise errors.invalid_client_assertion("[Reason - Federated credentials are not configured.]")
-            if not secret:
-                raise errors.missing_client_credential()
-            if not principals.verify_client_secret(conn, principal.object_id, secret):
-                raise errors.invalid_client_secret(client_id)
+            assertion = form.get("client_assertion")
+            if assertion:
+                if form.get("client_assertion_type") != JWT_BEARER:
+                    raise errors.OAuthError(
+                        400,
+                        "invalid_request",
+                        7000219,
+                        f"'client_assertion_type' must be '{JWT_BEARER}' when a client assertion is given.",
+                    )
+                # Federation: the assertion must match one of the identity's federated credentials.
+                owner = principals.owner_key_of(conn, principal.object_id)
+                self.federation.verify(conn, principal, owner, assertion)
+            else:
+                secret = form.get("client_secret")
+                if not secret:
+                    raise errors.missing_client_credential()
+                if not principals.verify_client_secret(conn, principal.object_id, secret):
+                    raise errors.invalid_client_secret(client_id)
         if not is_known_resource(resource):
             raise errors.resource_not_found(resource, tenant_id)
         issued = self.issuer.mint(principal, resource, self.client_token_lifetime)

@@ -6,6 +6,7 @@ import os
 import shlex
 import signal
 import subprocess
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +15,15 @@ from rich.console import Console
 from rich.table import Table
 
 from keyless.cli.runtime import RuntimeInfo, client_environment, health, process_alive, read_admin
+from keyless.cli.workloads import (
+    WorkloadEnvironment,
+    expand_assign_identity,
+    functionapp_app,
+    group_app,
+    identity_app,
+    vm_app,
+    workload_environment,
+)
 from keyless.config import Settings
 
 app = typer.Typer(
@@ -24,6 +34,10 @@ app = typer.Typer(
 )
 authority_app = typer.Typer(help="The token authority.", no_args_is_help=True)
 app.add_typer(authority_app, name="authority")
+app.add_typer(group_app, name="group")
+app.add_typer(identity_app, name="identity")
+app.add_typer(vm_app, name="vm")
+app.add_typer(functionapp_app, name="functionapp")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -94,12 +108,59 @@ def status(data_dir: DataDir = None) -> None:
     console.print(table)
 
 
+AsWorkload = Annotated[
+    str | None,
+    typer.Option(
+        "--as",
+        help="Run as this VM or Function app (name or resource id); with --federated, as this "
+        "user-assigned identity through a federated credential.",
+    ),
+]
+Federated = Annotated[
+    bool, typer.Option("--federated", help="--as names a user-assigned identity; use workload federation.")
+]
+Credential = Annotated[
+    str | None, typer.Option("--credential", help="With --federated: which federated credential to use.")
+]
+DirectImds = Annotated[
+    bool,
+    typer.Option(
+        "--direct-imds", help="For a VM: also set AZURE_POD_IDENTITY_AUTHORITY_HOST (IMDS without the proxy)."
+    ),
+]
+
+
+def _environment(
+    settings: Settings, as_workload: str | None, federated: bool, credential: str | None, direct_imds: bool
+) -> tuple[dict[str, str], tuple[str, ...], WorkloadEnvironment | None]:
+    """(variables to set, variables to remove, the workload environment if any)."""
+    info = _running(settings)
+    if as_workload is None:
+        if federated:
+            err_console.print("[red]--federated needs --as IDENTITY.[/red]")
+            raise typer.Exit(2)
+        return client_environment(settings, info, read_admin(settings)), (), None
+    workload = workload_environment(
+        settings, info, as_workload, federated=federated, credential=credential, direct_imds=direct_imds
+    )
+    return workload.variables, workload.removed, workload
+
+
 @app.command()
-def env(data_dir: DataDir = None) -> None:
+def env(
+    data_dir: DataDir = None,
+    as_workload: AsWorkload = None,
+    federated: Federated = False,
+    credential: Credential = None,
+    direct_imds: DirectImds = False,
+) -> None:
     """Print the variables a client needs, as shell ``export`` lines."""
     settings = _settings(data_dir)
-    info = _running(settings)
-    for key, value in client_environment(settings, info, read_admin(settings)).items():
+    variables, removed, _ = _environment(settings, as_workload, federated, credential, direct_imds)
+    for key in removed:
+        if key not in variables:
+            print(f"unset {key}")
+    for key, value in variables.items():
         print(f"export {key}={shlex.quote(value)}")
 
 
@@ -109,17 +170,26 @@ def env(data_dir: DataDir = None) -> None:
 def run(
     command: Annotated[list[str], typer.Argument(help="The command to run, after --.")],
     data_dir: DataDir = None,
+    as_workload: AsWorkload = None,
+    federated: Federated = False,
+    credential: Credential = None,
+    direct_imds: DirectImds = False,
 ) -> None:
-    """Run a command with the client environment set; exit with its exit code."""
+    """Run a command with the client environment set (as the admin, or --as a workload)."""
     settings = _settings(data_dir)
-    info = _running(settings)
-    child_env = dict(os.environ)
-    child_env.update(client_environment(settings, info, read_admin(settings)))
+    variables, removed, workload = _environment(settings, as_workload, federated, credential, direct_imds)
+    child_env = {k: v for k, v in os.environ.items() if k not in removed}
+    child_env.update(variables)
+    if workload is not None:
+        workload.keep_fresh()
     try:
         completed = subprocess.run(command, env=child_env, check=False)
     except FileNotFoundError:
         err_console.print(f"[red]command not found:[/red] {command[0]}")
         raise typer.Exit(127) from None
+    finally:
+        if workload is not None:
+            workload.stop()
     raise typer.Exit(completed.returncode)
 
 
@@ -142,7 +212,7 @@ def rotate_keys(
 def main() -> None:
     # Let a closed pipe (keyless env | head) end quietly.
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    app()
+    app(args=expand_assign_identity(sys.argv[1:]), prog_name="keyless")
 
 
 if __name__ == "__main__":

@@ -33,6 +33,8 @@ class HostRouter:
         self.suffixes: dict[str, ASGIApp] = {}
         # Hosts served over plain HTTP through the proxy (the identity endpoints).
         self.plain_http: dict[str, ASGIApp] = {}
+        # First path segments served over plain HTTP on localhost (direct identity endpoints).
+        self.local_http: dict[str, ASGIApp] = {}
         self.arm = arm
         self.authority = authority
         self.internal = internal
@@ -47,6 +49,9 @@ class HostRouter:
 
     def add_plain_http_host(self, host: str, app: ASGIApp) -> None:
         self.plain_http[host.lower()] = app
+
+    def add_local_http_prefix(self, first_segment: str, app: ASGIApp) -> None:
+        self.local_http[first_segment.lower()] = app
 
     def serves(self, host: str) -> bool:
         """Whether a CONNECT to ``host``:443 is answered by Keyless rather than tunnelled."""
@@ -81,7 +86,10 @@ class HostRouter:
                 return
         if host in LOCAL_HOSTS:
             first = scope["path"].lstrip("/").split("/", 1)[0].lower()
-            if first == "_keyless":
+            local_app = self.local_http.get(first) if scope.get("scheme") == "http" else None
+            if local_app is not None:
+                await local_app(scope, receive, send)
+            elif first == "_keyless":
                 await self.internal(scope, receive, send)
             elif first in _ARM_ROOTS:
                 await self.arm(scope, receive, send)

@@ -151,3 +151,14 @@ operations = sa.Table(
     sa.Column("result_body", sa.Text, nullable=True),
     sa.Column("error", sa.Text, nullable=True),
 )
+
+# Host tokens: the unguessable secret that says "this process runs as that VM / Function app".
+# Looked up by SHA-256; the token itself is sealed so the admin can hand it out again.
+workload_host_tokens = sa.Table(
+    "workload_host_tokens",
+    metadata,
+    sa.Column("resource_key", sa.String(1024), primary_key=True),
+    sa.Column("token_sha256", sa.String(64), nullable=False, unique=True),
+    sa.Column("sealed_token", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)

@@ -4,6 +4,7 @@ identity credentials (which let an external token stand in for that principal)."
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
 
@@ -107,8 +108,16 @@ def _bad(message: str, target: str | None = None) -> errors.ArmError:
     return errors.bad_request(message, target=target)
 
 
+# (tenant id, subject, audience) -> a signed assertion from Keyless's workload issuer.
+AssertionMinter = Callable[[str, str, str], str]
+# tenant id -> Keyless's workload issuer URL.
+IssuerOf = Callable[[str], str]
+
+
 class FederatedIdentityCredentialType(ResourceType):
-    def __init__(self) -> None:
+    def __init__(self, mint_assertion: AssertionMinter, issuer_of: IssuerOf) -> None:
+        self._mint_assertion = mint_assertion
+        self._issuer_of = issuer_of
         super().__init__(
             namespace=NAMESPACE,
             type_path="userAssignedIdentities/federatedIdentityCredentials",
@@ -120,6 +129,24 @@ class FederatedIdentityCredentialType(ResourceType):
                 "only letters, numbers, hyphens and underscores.",
             ),
         )
+        self.actions = {"issueAssertion": self._issue_assertion}
+
+    def _issue_assertion(
+        self, ctx: RequestContext, conn: sa.Connection, resource: StoredResource, body: dict[str, Any]
+    ) -> tuple[int, Any]:
+        """Keyless-specific: an assertion from Keyless's own workload issuer matching this credential.
+
+        This is what `keyless run --as IDENTITY --federated` puts in AZURE_FEDERATED_TOKEN_FILE.
+        """
+        props = resource.document.get("properties") or {}
+        issuer = self._issuer_of(ctx.caller.tenant_id)
+        if props.get("issuer") != issuer:
+            raise _bad(
+                f"This credential trusts the issuer '{props.get('issuer')}'. Keyless can only issue assertions "
+                f"as its own workload issuer '{issuer}'."
+            )
+        assertion = self._mint_assertion(ctx.caller.tenant_id, props["subject"], props["audiences"][0])
+        return 200, {"assertion": assertion, "issuer": issuer, "subject": props["subject"]}
 
     def validate(
         self,

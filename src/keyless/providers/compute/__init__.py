@@ -1,0 +1,1 @@
+"""``Microsoft.Compute/virtualMachines`` and ``Microsoft.Web/sites``: places a process runs *as*."""

@@ -1,0 +1,1 @@
+"""Workloads (VMs, Function apps) and the identity endpoints they get their tokens from."""

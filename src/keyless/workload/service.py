@@ -1,0 +1,183 @@
+"""Tokens for a workload's *own* identities: the domain behind IMDS and the App Service endpoint.
+
+A workload may only get tokens for identities assigned to it. Tokens are cached per
+(workload, identity, resource) as the real service does, so ``expires_in`` counts down;
+the assignment is re-checked on every request, before the cache is consulted.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from keyless.arm.engine import ResourceManager, StoredResource
+from keyless.arm.ids import parse_resource_id
+from keyless.authority import principals
+from keyless.authority.resources import is_known_resource
+from keyless.authority.service import Authority
+from keyless.authority.tokens import IssuedToken
+from keyless.providers.compute.provider import SITE_TYPE_KEY, VM_TYPE_KEY, is_function_app
+from keyless.store.db import Database
+from keyless.workload.hosts import HostTokens
+
+# A cached token is served while it has at least this long to live (MSAL's own margin).
+_REFRESH_MARGIN = 300
+
+
+class IdentityNotFound(Exception):
+    """No such identity is assigned to this workload (or the workload itself is unknown)."""
+
+
+class UnknownResource(Exception):
+    def __init__(self, resource: str, tenant_id: str) -> None:
+        super().__init__(resource)
+        self.resource = resource
+        self.tenant_id = tenant_id
+
+
+class Throttled(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Workload:
+    resource: StoredResource
+
+    @property
+    def key(self) -> str:
+        return self.resource.rid.key
+
+    @property
+    def is_vm(self) -> bool:
+        return self.resource.rid.type_key == VM_TYPE_KEY
+
+    @property
+    def is_function_app(self) -> bool:
+        return self.resource.rid.type_key == SITE_TYPE_KEY and is_function_app(self.resource)
+
+    @property
+    def is_site(self) -> bool:
+        return self.resource.rid.type_key == SITE_TYPE_KEY
+
+
+@dataclass(frozen=True)
+class Selector:
+    """At most one of these picks a user-assigned identity; none means system-assigned."""
+
+    client_id: str | None = None
+    object_id: str | None = None
+    resource_id: str | None = None
+
+
+@dataclass(frozen=True)
+class WorkloadToken:
+    issued: IssuedToken
+    client_id: str
+    object_id: str
+    resource: str
+
+
+class WorkloadIdentityService:
+    def __init__(
+        self,
+        db: Database,
+        manager: ResourceManager,
+        host_tokens: HostTokens,
+        authority: Authority,
+        rate_limit: int,
+    ) -> None:
+        self.db = db
+        self.manager = manager
+        self.host_tokens = host_tokens
+        self.authority = authority
+        self.rate_limit = rate_limit
+        self._cache: dict[tuple[str, str, str], IssuedToken] = {}
+        self._recent: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def workload_for_host_token(self, token: str | None) -> Workload | None:
+        if not token:
+            return None
+        with self.db.read() as conn:
+            key = self.host_tokens.resolve(conn, token)
+            if key is None:
+                return None
+            rid = parse_resource_id(key)
+            resource = self.manager.load(conn, rid) if rid is not None else None
+        return Workload(resource) if resource is not None else None
+
+    def check_rate(self, workload: Workload) -> None:
+        """Azure's per-VM limit (20 requests/s), when configured; this replica's count only."""
+        if self.rate_limit <= 0:
+            return
+        now = time.monotonic()
+        with self._lock:
+            window = self._recent.setdefault(workload.key, deque())
+            while window and now - window[0] >= 1.0:
+                window.popleft()
+            if len(window) >= self.rate_limit:
+                raise Throttled()
+            window.append(now)
+
+    def _select(self, workload: Workload, selector: Selector) -> tuple[principals.Principal, str | None]:
+        """The assigned identity the request names: (its principal, UAMI id or None for system)."""
+        identity: dict[str, Any] = workload.resource.document.get("identity") or {}
+        user: dict[str, dict[str, str]] = identity.get("userAssignedIdentities") or {}
+        chosen_uami: str | None = None
+        object_id: str | None = None
+        if selector.client_id or selector.object_id or selector.resource_id:
+            for uami_id, entry in user.items():
+                if (
+                    (selector.client_id and entry.get("clientId", "").lower() == selector.client_id.lower())
+                    or (
+                        selector.object_id
+                        and entry.get("principalId", "").lower() == selector.object_id.lower()
+                    )
+                    or (selector.resource_id and uami_id.lower() == selector.resource_id.strip().lower())
+                ):
+                    chosen_uami, object_id = uami_id, entry.get("principalId")
+                    break
+            if object_id is None and identity.get("principalId"):
+                # The system-assigned identity may be named by its own client or object id too.
+                system = self._principal(identity["principalId"])
+                if system is not None and (
+                    (selector.client_id and system.app_id.lower() == selector.client_id.lower())
+                    or (selector.object_id and system.object_id.lower() == selector.object_id.lower())
+                ):
+                    object_id = system.object_id
+        else:
+            # No selector: the system-assigned identity, and nothing else (the safe reading).
+            object_id = identity.get("principalId")
+        principal = self._principal(object_id) if object_id else None
+        if principal is None:
+            raise IdentityNotFound()
+        return principal, chosen_uami
+
+    def _principal(self, object_id: str) -> principals.Principal | None:
+        with self.db.read() as conn:
+            return principals.get_by_object_id(conn, object_id)
+
+    def token(
+        self, workload: Workload, selector: Selector, resource: str, *, bypass_cache: bool = False
+    ) -> WorkloadToken:
+        principal, uami_id = self._select(workload, selector)
+        if not is_known_resource(resource):
+            raise UnknownResource(resource, principal.tenant_id)
+        key = (workload.key, principal.object_id, resource)
+        now = time.time()
+        with self._lock:
+            cached = None if bypass_cache else self._cache.get(key)
+        if cached is None or cached.expires_on - now < _REFRESH_MARGIN:
+            cached = self.authority.issuer.mint(
+                principal,
+                resource,
+                self.authority.managed_identity_token_lifetime,
+                # xms_az_rid names the workload when one of its user-assigned identities is used.
+                workload_resource_id=workload.resource.rid.claims_form() if uami_id else None,
+            )
+            with self._lock:
+                self._cache[key] = cached
+        return WorkloadToken(cached, principal.app_id, principal.object_id, resource)
