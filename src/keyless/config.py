@@ -42,6 +42,11 @@ class Settings:
     identity_rate_limit: int = 0
     # Clock skew tolerated when validating nbf/exp.
     token_leeway: int = 300
+    # Role assignments per subscription (Azure: 4,000); beyond it RoleAssignmentLimitExceeded.
+    role_assignment_limit: int = 4000
+    # BENCHMARK-ONLY switch (KEYLESS_RBAC_ENFORCEMENT=off): skip resource-manager authorization
+    # so bench/rbac.py can measure its cost. Never turn it off otherwise; the default is on.
+    rbac_enforcement: bool = True
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -57,6 +62,8 @@ class Settings:
             identity_rate_limit=_env_int("KEYLESS_IDENTITY_RATE_LIMIT", 0),
             client_token_lifetime=_env_int("KEYLESS_CLIENT_TOKEN_LIFETIME", 3599),
             token_leeway=_env_int("KEYLESS_TOKEN_LEEWAY", 300),
+            role_assignment_limit=_env_int("KEYLESS_ROLE_ASSIGNMENT_LIMIT", 4000),
+            rbac_enforcement=os.environ.get("KEYLESS_RBAC_ENFORCEMENT", "on").strip().lower() != "off",
         )
         return replace(settings, **given)  # type: ignore[arg-type]
 

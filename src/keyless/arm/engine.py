@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -163,6 +163,15 @@ class ResourceManager:
         self.page_size = page_size
         self._types: dict[str, ResourceType] = {}
         self._namespaces: dict[str, str] = {}
+        self._change_listeners: list[Callable[[], None]] = []
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after every committed write, so in-process caches never go stale."""
+        self._change_listeners.append(listener)
+
+    def notify_changed(self) -> None:
+        for listener in self._change_listeners:
+            listener()
 
     # --- registry ----------------------------------------------------------------------
 
@@ -314,6 +323,7 @@ class ResourceManager:
             if extra is not None:
                 resource.document["properties"] = extra
                 self._store_document(conn, resource)
+        self.notify_changed()
         return Reply(201 if existing is None else 200, self.render(spec, resource), {"ETag": resource.etag})
 
     def patch(self, ctx: RequestContext, rid: ResourceId, raw_body: bytes) -> Reply:
@@ -355,6 +365,7 @@ class ResourceManager:
             if extra is not None:
                 resource.document["properties"] = extra
                 self._store_document(conn, resource)
+        self.notify_changed()
         return Reply(200, self.render(spec, resource), {"ETag": resource.etag})
 
     def _apply_identity(
@@ -470,6 +481,7 @@ class ResourceManager:
                 return Reply(204)
             self._check_preconditions(ctx, existing, creating=False)
             self._delete_tree(ctx, conn, existing)
+        self.notify_changed()
         return Reply(200)
 
     def _delete_tree(self, ctx: RequestContext, conn: sa.Connection, root: StoredResource) -> None:
@@ -586,4 +598,5 @@ class ResourceManager:
             f"{ctx.base_url}/subscriptions/{rid.subscription_id}/operationresults/{operation_id}"
             f"?api-version={ctx.api_version}"
         )
+        self.notify_changed()
         return Reply(202, None, {"Location": location, "Retry-After": "0"})

@@ -275,6 +275,7 @@ class ArmApp:
             if resource is None:
                 raise errors.resource_not_found(rid.type_name, rid.name, rid.resource_group)
             status, result = handler(ctx, conn, resource, payload)
+        self.manager.notify_changed()
         return Reply(status, result)
 
     # --- subscriptions, tenants, operations, metadata ------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 # Application ID URIs of the resources Keyless serves, compared without a trailing slash.
 WELL_KNOWN_RESOURCES: frozenset[str] = frozenset(
@@ -30,6 +31,7 @@ def normalize_resource(resource: str) -> str:
     return resource.strip().rstrip("/").lower()
 
 
+@lru_cache(maxsize=4096)
 def is_known_resource(resource: str) -> bool:
     normalized = normalize_resource(resource)
     return normalized in WELL_KNOWN_RESOURCES or bool(_INSTANCE_RESOURCE.match(normalized))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -210,8 +209,6 @@ def rotate_keys(
 
 
 def main() -> None:
-    # Let a closed pipe (keyless env | head) end quietly.
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     app(args=expand_assign_identity(sys.argv[1:]), prog_name="keyless")
 
 

@@ -127,6 +127,28 @@ def identity_create(
         _show(client.call("PUT", path, MSI_API, {"location": location}))
 
 
+@identity_app.command("show")
+def identity_show(
+    group: Group,
+    name: Name,
+    query: Annotated[
+        str | None, typer.Option(help="Print only this property (e.g. clientId, principalId, id).")
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Show a user-assigned managed identity."""
+    with ArmClient(_settings(data_dir)) as client:
+        identity = client.call("GET", f"{_group_path(client, group)}/providers/{UAMI_TYPE}/{name}", MSI_API)
+    if query is None:
+        _show(identity)
+        return
+    value = (identity.get("properties") or {}).get(query, identity.get(query))
+    if value is None:
+        Console(stderr=True).print(f"[red]The identity has no property '{query}'.[/red]")
+        raise typer.Exit(1)
+    print(value)
+
+
 @identity_app.command("federate")
 def identity_federate(
     group: Group,

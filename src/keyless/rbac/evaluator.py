@@ -368,6 +368,8 @@ class NonMatchingAssignment:
     applies_at_scope: bool  # False: the role would grant, but the assignment scope does not cover
     inherited_from: str | None
     reason: str
+    # True when the role would grant here but the assignment's condition (not evaluated) blocks it.
+    blocked_by_condition: bool = False
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -380,6 +382,7 @@ class NonMatchingAssignment:
             "appliesAtScope": self.applies_at_scope,
             "inheritedFrom": self.inherited_from,
             "reason": self.reason,
+            "blockedByCondition": self.blocked_by_condition,
         }
 
 
@@ -716,9 +719,8 @@ class AuthorizationIndex:
                             f"role grants via '{v.pattern}', but {ia.condition_problem}; "
                             "assignment does not grant"
                         )
-                        misses.append(
-                            (at, NonMatchingAssignment(ia.assignment, role_name, True, inherited, reason))
-                        )
+                        miss = NonMatchingAssignment(ia.assignment, role_name, True, inherited, reason, True)
+                        misses.append((at, miss))
                     continue
                 hit = MatchedAssignment(ia.assignment, role_name, inherited, v.pattern)
                 if not explain:

@@ -162,3 +162,80 @@ workload_host_tokens = sa.Table(
     sa.Column("sealed_token", sa.Text, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
 )
+
+# --- RBAC (migration 0002) ---------------------------------------------------------------
+# Lookups of a role assignment by its name alone: names are unique across every scope.
+sa.Index("ix_role_assignments_name", role_assignments.c.name)
+
+# Custom role definitions, per tenant (built-in roles are code: keyless.rbac.builtin_roles).
+# ``name`` is the lower-cased role GUID; lists are stored as JSON text.
+role_definitions = sa.Table(
+    "role_definitions",
+    metadata,
+    sa.Column("name", sa.String(36), primary_key=True),
+    sa.Column("tenant_id", sa.String(36), nullable=False),
+    sa.Column("role_name", sa.String(512), nullable=False),
+    # Lower-cased role name: unique in a tenant (RoleDefinitionWithSameNameExists).
+    sa.Column("role_name_key", sa.String(512), nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("assignable_scopes", sa.Text, nullable=False),
+    sa.Column("permissions", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("created_by", sa.String(64), nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("updated_by", sa.String(64), nullable=False),
+    sa.UniqueConstraint("tenant_id", "role_name_key"),
+)
+
+# Deny assignments: only the system creates them (as in Azure); they win over every grant.
+deny_assignments = sa.Table(
+    "deny_assignments",
+    metadata,
+    sa.Column("name", sa.String(36), primary_key=True),
+    sa.Column("deny_assignment_name", sa.String(256), nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("scope", sa.String(1024), nullable=False),
+    sa.Column("scope_key", sa.String(1024), nullable=False, index=True),
+    # {"actions": [...], "notActions": [...], "dataActions": [...], "notDataActions": [...]}
+    sa.Column("permissions", sa.Text, nullable=False),
+    # JSON lists of {"id", "type"}; the zero GUID (type SystemDefined) means everyone.
+    sa.Column("principals", sa.Text, nullable=False),
+    sa.Column("exclude_principals", sa.Text, nullable=False),
+    sa.Column("do_not_apply_to_child_scopes", sa.Boolean, nullable=False),
+    sa.Column("is_system_protected", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+# Security groups, so role assignments to a group (principalType Group) grant its members.
+security_groups = sa.Table(
+    "security_groups",
+    metadata,
+    sa.Column("object_id", sa.String(36), primary_key=True),
+    sa.Column("tenant_id", sa.String(36), nullable=False),
+    sa.Column("display_name", sa.String(256), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+# Direct members (principals or nested groups); membership is evaluated transitively.
+group_members = sa.Table(
+    "group_members",
+    metadata,
+    sa.Column(
+        "group_id",
+        sa.String(36),
+        sa.ForeignKey("security_groups.object_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("member_id", sa.String(36), primary_key=True, index=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+# One row (id 1): bumped in the same transaction as every change to role definitions, role
+# assignments, deny assignments or group membership. Every replica reads it on each check and
+# reloads its in-memory authorization index when it moved, so a change is seen at once everywhere.
+rbac_state = sa.Table(
+    "rbac_state",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("version", sa.BigInteger, nullable=False),
+)

@@ -12,10 +12,11 @@ import base64
 import time
 import uuid
 from typing import Any
+from urllib.parse import parse_qsl
 
 from keyless.authority import errors as oauth_errors
 from keyless.edge.routing import proxy_authorization
-from keyless.web import Receive, Scope, Send, header, query_names, query_params, send_bytes, send_json
+from keyless.web import Receive, Scope, Send, header, query_params, send_bytes, send_json
 from keyless.workload.service import (
     IdentityNotFound,
     Selector,
@@ -52,13 +53,15 @@ async def _imds_error(send: Send, status: int, error: str, description: str, **h
     )
 
 
-def _duplicate(scope: Scope) -> str | None:
-    seen: set[str] = set()
-    for name in query_names(scope):
-        if name in seen:
-            return name
-        seen.add(name)
-    return None
+def _parse_query(scope: Scope) -> tuple[dict[str, str], str | None]:
+    """The query parameters, and the first name given twice (IMDS refuses duplicates)."""
+    params: dict[str, str] = {}
+    duplicate: str | None = None
+    for name, value in parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True):
+        if name in params and duplicate is None:
+            duplicate = name
+        params.setdefault(name, value)
+    return params, duplicate
 
 
 class IdentityEndpointsApp:
@@ -93,11 +96,10 @@ class IdentityEndpointsApp:
                 send, 400, "invalid_request", "Requests with an X-Forwarded-For header are rejected"
             )
             return
-        duplicate = _duplicate(scope)
+        params, duplicate = _parse_query(scope)
         if duplicate is not None:
             await _imds_error(send, 400, "invalid_request", f"Duplicate query parameter '{duplicate}'")
             return
-        params = query_params(scope)
         version = params.get("api-version")
         if not version:
             await _imds_error(
@@ -111,7 +113,8 @@ class IdentityEndpointsApp:
         if not resource:
             await _imds_error(send, 400, "invalid_request", "Required query variable 'resource' is missing")
             return
-        resource_id = params.get("msi_res_id") or params.get("mi_res_id")
+        # azure-identity's aio credential sends its identity_config key `resource_id` verbatim.
+        resource_id = params.get("msi_res_id") or params.get("mi_res_id") or params.get("resource_id")
         selectors = [s for s in (params.get("client_id"), params.get("object_id"), resource_id) if s]
         if len(selectors) > 1:
             await _imds_error(
@@ -166,7 +169,7 @@ class IdentityEndpointsApp:
             selector = Selector(
                 client_id=params.get("client_id"),
                 object_id=params.get("principal_id") or params.get("object_id"),
-                resource_id=params.get("mi_res_id") or params.get("msi_res_id"),
+                resource_id=params.get("mi_res_id") or params.get("msi_res_id") or params.get("resource_id"),
             )
         try:
             if not resource:

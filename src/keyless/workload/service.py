@@ -25,6 +25,9 @@ from keyless.workload.hosts import HostTokens
 
 # A cached token is served while it has at least this long to live (MSAL's own margin).
 _REFRESH_MARGIN = 300
+# Workload and principal lookups are remembered this long. Writes through this replica clear
+# them at once; a change made through another replica shows here within this bound.
+_LOOKUP_TTL = 1.0
 
 
 class IdentityNotFound(Exception):
@@ -97,17 +100,34 @@ class WorkloadIdentityService:
         self._cache: dict[tuple[str, str, str], IssuedToken] = {}
         self._recent: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
+        self._workloads: dict[str, tuple[float, Workload]] = {}
+        self._principals: dict[str, tuple[float, principals.Principal]] = {}
+        manager.on_change(self.forget_lookups)
+
+    def forget_lookups(self) -> None:
+        with self._lock:
+            self._workloads.clear()
+            self._principals.clear()
 
     def workload_for_host_token(self, token: str | None) -> Workload | None:
         if not token:
             return None
+        now = time.monotonic()
+        hit = self._workloads.get(token)
+        if hit is not None and now - hit[0] < _LOOKUP_TTL:
+            return hit[1]
         with self.db.read() as conn:
             key = self.host_tokens.resolve(conn, token)
             if key is None:
                 return None
             rid = parse_resource_id(key)
             resource = self.manager.load(conn, rid) if rid is not None else None
-        return Workload(resource) if resource is not None else None
+        if resource is None:
+            return None
+        workload = Workload(resource)
+        with self._lock:
+            self._workloads[token] = (now, workload)
+        return workload
 
     def check_rate(self, workload: Workload) -> None:
         """Azure's per-VM limit (20 requests/s), when configured; this replica's count only."""
@@ -157,8 +177,16 @@ class WorkloadIdentityService:
         return principal, chosen_uami
 
     def _principal(self, object_id: str) -> principals.Principal | None:
+        now = time.monotonic()
+        hit = self._principals.get(object_id)
+        if hit is not None and now - hit[0] < _LOOKUP_TTL:
+            return hit[1]
         with self.db.read() as conn:
-            return principals.get_by_object_id(conn, object_id)
+            principal = principals.get_by_object_id(conn, object_id)
+        if principal is not None:
+            with self._lock:
+                self._principals[object_id] = (now, principal)
+        return principal
 
     def token(
         self, workload: Workload, selector: Selector, resource: str, *, bypass_cache: bool = False
