@@ -57,6 +57,8 @@ class ResourceType:
     tracked: bool = True  # has location and tags
     supports_identity: bool = False
     expose_etag: bool = False
+    # What a creating PUT answers: 201, except where the real provider says 200 (App Service).
+    create_status: int = 201
     name_rule: NameRule = field(default_factory=NameRule)
     actions: dict[str, ActionHandler] = field(default_factory=dict)
 

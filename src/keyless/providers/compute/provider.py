@@ -162,6 +162,8 @@ class SiteType(WorkloadType):
             namespace="Microsoft.Web",
             type_path="sites",
             api_versions=WEB_API_VERSIONS,
+            # WebApps_CreateOrUpdate answers 200 (or 202), never 201: azure-mgmt-web refuses a 201.
+            create_status=200,
             name_rule=NameRule(
                 re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]{0,58}[a-zA-Z0-9]$|^[a-zA-Z0-9]$"),
                 "The name must be 1 to 60 characters of letters, numbers and hyphens, and cannot start or "
