@@ -9,7 +9,6 @@ from keyless.arm.http import ArmApp
 from keyless.authority.http import AuthorityApp
 from keyless.authority.keys import KeySet
 from keyless.authority.service import Authority
-from keyless.authority.tokens import Caller
 from keyless.config import Settings
 from keyless.directory import AdminCredentials, Directory
 from keyless.edge.ca import LocalCA
@@ -21,23 +20,15 @@ from keyless.providers.managedidentity.provider import (
     UserAssignedIdentityType,
 )
 from keyless.providers.resource_groups import ResourceGroupType
+from keyless.rbac.arm import AuthorizationApi
+from keyless.rbac.directory_api import DirectoryApi
+from keyless.rbac.service import RbacService
 from keyless.sealing import Sealer, load_or_create_root_key, write_private_file
 from keyless.store.db import Database
 from keyless.web import Receive, Scope, Send, send_json
 from keyless.workload.hosts import HostTokens
 from keyless.workload.http import IMDS_HOST, IdentityEndpointsApp
 from keyless.workload.service import WorkloadIdentityService
-
-
-class EnforcementDisabled:
-    """Placeholder authorizer: every authenticated caller may do everything.
-
-    Role-based enforcement replaces this (the RBAC issue); operations already name their
-    actions, so it slots in here without touching a provider.
-    """
-
-    def check(self, caller: Caller, action: str, scope: str) -> None:
-        return None
 
 
 class InternalApp:
@@ -66,7 +57,11 @@ class Platform:
             settings.token_leeway,
         )
         self.directory = Directory(self.db)
-        self.resource_manager = ResourceManager(self.db, EnforcementDisabled(), settings.page_size)
+        # The one authorizer: RBAC, shared by the resource manager and (later) every data plane.
+        self.rbac = RbacService(
+            self.db, role_assignment_limit=settings.role_assignment_limit, enforce=settings.rbac_enforcement
+        )
+        self.resource_manager = ResourceManager(self.db, self.rbac, settings.page_size)
         self.host_tokens = HostTokens(self.sealer)
         for resource_type in (
             ResourceGroupType(),
@@ -82,6 +77,8 @@ class Platform:
             self.db, self.resource_manager, self.host_tokens, self.authority, settings.identity_rate_limit
         )
         self.arm_app = ArmApp(self.resource_manager, self.authority.validator, self.directory)
+        self.arm_app.extensions["microsoft.authorization"] = AuthorizationApi(self.rbac, settings.page_size)
+        self.arm_app.extensions["keyless.directory"] = DirectoryApi(self.rbac)
         self.forwarder = Forwarder()
         self.router = HostRouter(self.arm_app, AuthorityApp(self.authority), InternalApp(), self.forwarder)
         identity_endpoints = IdentityEndpointsApp(self.workloads)
@@ -127,4 +124,5 @@ class Platform:
 
     async def close(self) -> None:
         await self.forwarder.close()
+        self.rbac.close()
         self.db.dispose()

@@ -75,7 +75,8 @@ async def _serve(settings: Settings, console: Console) -> int:
 def _print_banner(console: Console, settings: Settings, info: RuntimeInfo) -> None:
     table = Table(title="Keyless is up", show_header=True, header_style="bold")
     table.add_column("what")
-    table.add_column("where")
+    # Fold, never truncate: the paths must be whole in a log too (not a terminal: 80 columns).
+    table.add_column("where", overflow="fold")
     table.add_row(
         "Resource manager", f"https://management.azure.com (proxy) · {info.https_url}/subscriptions"
     )

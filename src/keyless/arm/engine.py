@@ -288,12 +288,11 @@ class ResourceManager:
             raise errors.location_required()
         location = normalize_location(incoming.location)
         if location not in REGIONS:
-            raise errors.invalid_location(incoming.location)
+            raise errors.invalid_location(incoming.location, spec.type_name, REGIONS)
         if existing is not None and existing.document.get("location") != location:
-            raise errors.bad_request(
-                f"Invalid resource location '{location}'. The resource already exists in location "
-                f"'{existing.document.get('location')}'.",
-                code="InvalidResourceLocation",
+            rid = existing.rid
+            raise errors.location_conflict(
+                rid.name, rid.resource_group, rid.is_resource_group, str(existing.document.get("location")), location
             )
         return location
 
@@ -324,7 +323,8 @@ class ResourceManager:
                 resource.document["properties"] = extra
                 self._store_document(conn, resource)
         self.notify_changed()
-        return Reply(201 if existing is None else 200, self.render(spec, resource), {"ETag": resource.etag})
+        created = spec.create_status if existing is None else 200
+        return Reply(created, self.render(spec, resource), {"ETag": resource.etag})
 
     def patch(self, ctx: RequestContext, rid: ResourceId, raw_body: bytes) -> Reply:
         spec = self.spec_for(rid)
@@ -391,7 +391,7 @@ class ResourceManager:
                     # Assigning someone's identity is an action on that identity (as in Azure).
                     self.authorizer.check(
                         ctx.caller,
-                        "Microsoft.ManagedIdentity/userAssignedIdentities/assign/action",
+                        "Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action",
                         uami_id,
                     )
         identity = apply_identity(conn, rid, ctx.caller.tenant_id, requested, current, merge=merge)

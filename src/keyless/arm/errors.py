@@ -142,11 +142,37 @@ def location_required() -> ArmError:
     return ArmError(400, "LocationRequired", "The location property is required for this definition.")
 
 
-def invalid_location(location: str) -> ArmError:
+def invalid_location(location: str, type_name: str, regions: Iterable[str]) -> ArmError:
+    listed = ",".join(sorted(regions))
+    if type_name.lower() == "microsoft.resources/resourcegroups":
+        return ArmError(
+            400,
+            "LocationNotAvailableForResourceGroup",
+            f"The provided location '{location}' is not available for resource group. "
+            f"List of available regions is '{listed}'.",
+        )
     return ArmError(
         400,
         "LocationNotAvailableForResourceType",
-        f"The provided location '{location}' is not available for resource type. ",
+        f"The provided location '{location}' is not available for resource type '{type_name}'. "
+        f"List of available regions for the resource type is '{listed}'.",
+    )
+
+
+def location_conflict(name: str, group: str | None, is_group: bool, existing: str, requested: str) -> ArmError:
+    """A resource's location cannot change (409, as ARM answers)."""
+    if is_group:
+        return ArmError(
+            409,
+            "InvalidResourceGroupLocation",
+            f"Invalid resource group location '{requested}'. The Resource group already exists in location "
+            f"'{existing}'.",
+        )
+    return ArmError(
+        409,
+        "InvalidResourceLocation",
+        f"The resource '{name}' already exists in location '{existing}' in resource group '{group}'. A resource "
+        f"with the same name cannot be created in location '{requested}'. Please select a new resource name.",
     )
 
 

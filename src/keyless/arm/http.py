@@ -50,6 +50,9 @@ SUBSCRIPTION_API_VERSIONS = frozenset(
         "2025-03-01",
     ]
 )
+# RBAC actions of the subscription-level operations (the resource manager's own).
+SUBSCRIPTION_READ = "Microsoft.Resources/subscriptions/read"
+OPERATION_RESULT_READ = "Microsoft.Resources/subscriptions/operationresults/read"
 METADATA_API_VERSIONS = frozenset({"2015-01-01", "2018-01-01", "2019-05-01", "2020-06-01", "2022-09-01"})
 
 _ALLOWED_AUDIENCES = (
@@ -197,7 +200,7 @@ class ArmApp:
         if not rest:
             return self._only(method, "GET", lambda: self._get_subscription(ctx, subscription_id))
         if lowered_rest[0] == "operationresults" and len(rest) == 2:
-            return self._only(method, "GET", lambda: self._operation_result(subscription_id, rest[1]))
+            return self._only(method, "GET", lambda: self._operation_result(ctx, subscription_id, rest[1]))
         if lowered_rest[0] == "resourcegroups":
             if len(rest) == 1:
                 spec = self.manager.type_named("Microsoft.Resources", ("resourceGroups",))
@@ -284,13 +287,29 @@ class ArmApp:
         if ctx.api_version not in SUBSCRIPTION_API_VERSIONS:
             raise errors.invalid_api_version(ctx.api_version, SUBSCRIPTION_API_VERSIONS)
 
+    def _readable_subscriptions(self, caller: Caller) -> list[Any]:
+        """A list answers with what the caller may read (``subscriptions/read``), as ARM's does."""
+        readable = []
+        for sub in self.directory.subscriptions_for(caller.tenant_id):
+            try:
+                self.manager.authorizer.check(
+                    caller, SUBSCRIPTION_READ, f"/subscriptions/{sub.subscription_id}"
+                )
+            except errors.ArmError as exc:
+                if exc.status != 403:
+                    raise
+                continue
+            readable.append(sub)
+        return readable
+
     def _list_subscriptions(self, ctx: RequestContext) -> Reply:
         self._check_subscription_version(ctx)
-        subs = self.directory.subscriptions_for(ctx.caller.tenant_id)
+        subs = self._readable_subscriptions(ctx.caller)
         return Reply(200, {"value": [self.directory.render_subscription(s) for s in subs]})
 
     def _get_subscription(self, ctx: RequestContext, subscription_id: str) -> Reply:
         self._check_subscription_version(ctx)
+        self.manager.authorizer.check(ctx.caller, SUBSCRIPTION_READ, f"/subscriptions/{subscription_id}")
         sub = self.directory.subscription(subscription_id)
         if sub is None:
             raise errors.subscription_not_found(subscription_id)
@@ -298,14 +317,19 @@ class ArmApp:
 
     def _list_tenants(self, ctx: RequestContext) -> Reply:
         self._check_subscription_version(ctx)
+        # The caller's tenant is listed when it may read one of the tenant's subscriptions.
+        if not self._readable_subscriptions(ctx.caller):
+            return Reply(200, {"value": []})
         return Reply(200, {"value": [self.directory.render_tenant(ctx.caller.tenant_id)]})
 
-    def _operation_result(self, subscription_id: str, operation_id: str) -> Reply:
+    def _operation_result(self, ctx: RequestContext, subscription_id: str, operation_id: str) -> Reply:
         row = self.manager.operation(subscription_id, operation_id)
         if row is None:
             raise errors.ArmError(
                 404, "OperationNotFound", f"The operation '{operation_id}' could not be found."
             )
+        # Whoever may read results under the operation's resource may poll it (an RG owner, say).
+        self.manager.authorizer.check(ctx.caller, OPERATION_RESULT_READ, row.resource_id)
         if row.status not in ("Succeeded", "Failed", "Canceled"):
             return Reply(202, None, {"Retry-After": "1"})
         body = orjson.loads(row.result_body) if row.result_body else None

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from keyless.cli.rbac import access_app, ad_app, role_app
 from keyless.cli.runtime import RuntimeInfo, client_environment, health, process_alive, read_admin
 from keyless.cli.workloads import (
     WorkloadEnvironment,
@@ -37,6 +38,9 @@ app.add_typer(group_app, name="group")
 app.add_typer(identity_app, name="identity")
 app.add_typer(vm_app, name="vm")
 app.add_typer(functionapp_app, name="functionapp")
+app.add_typer(role_app, name="role")
+app.add_typer(access_app, name="access")
+app.add_typer(ad_app, name="ad")
 
 console = Console()
 err_console = Console(stderr=True)

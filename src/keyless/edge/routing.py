@@ -24,6 +24,16 @@ def proxy_authorization(scope: Scope) -> str | None:
     return state.get(PROXY_AUTHORIZATION) or header(scope, b"proxy-authorization")
 
 
+def _names_this_listener(scope: Scope) -> bool:
+    """Whether the Host header's port is the port this request arrived on (80 when absent)."""
+    raw = header(scope, b"host") or ""
+    tail = raw[raw.find("]") + 1 :] if raw.startswith("[") else raw
+    _, colon, port = tail.rpartition(":")
+    wanted = int(port) if colon and port.isdigit() else 80
+    server = scope.get("server")
+    return server is not None and server[1] == wanted
+
+
 class HostRouter:
     def __init__(self, arm: ASGIApp, authority: ASGIApp, internal: ASGIApp, forwarder: Forwarder) -> None:
         self.exact: dict[str, ASGIApp] = {
@@ -81,7 +91,8 @@ class HostRouter:
             if app is not None:
                 await app(scope, receive, send)
                 return
-            if via_proxy and host not in LOCAL_HOSTS:
+            # A proxied request for another local port (a developer's own server) is passed on too.
+            if via_proxy and (host not in LOCAL_HOSTS or not _names_this_listener(scope)):
                 await self.forwarder(scope, receive, send)
                 return
         if host in LOCAL_HOSTS:

@@ -46,5 +46,9 @@ class ResourceGroupType(ResourceType):
             namespace="Microsoft.Resources", type_path="resourceGroups", api_versions=RESOURCES_API_VERSIONS
         )
 
+    def operation(self, verb: str) -> str:
+        # Resource groups live under subscriptions in the RBAC action namespace.
+        return f"Microsoft.Resources/subscriptions/resourceGroups/{verb}"
+
     def render_properties(self, resource: StoredResource) -> dict[str, Any]:
         return {"provisioningState": "Succeeded"}
