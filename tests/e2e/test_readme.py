@@ -52,3 +52,7 @@ def test_readme_usage_examples_run_as_written(new_server) -> None:  # type: igno
     assert "https://management.azure.com" in everything
     assert "mirid=/subscriptions/" in everything
     assert "appid=" in everything  # federated_app
+    # workload_arm: refused before the role assignment, allowed after it.
+    assert "refused: (AuthorizationFailed)" in everything
+    assert "id1 clientId=" in everything
+    assert "DENIED" in everything

@@ -127,26 +127,60 @@ def identity_create(
         _show(client.call("PUT", path, MSI_API, {"location": location}))
 
 
-@identity_app.command("show")
-def identity_show(
-    group: Group,
-    name: Name,
-    query: Annotated[
-        str | None, typer.Option(help="Print only this property (e.g. clientId, principalId, id).")
-    ] = None,
-    data_dir: DataDir = None,
-) -> None:
-    """Show a user-assigned managed identity."""
-    with ArmClient(_settings(data_dir)) as client:
-        identity = client.call("GET", f"{_group_path(client, group)}/providers/{UAMI_TYPE}/{name}", MSI_API)
+Query = Annotated[
+    str | None,
+    typer.Option(help="Print only this property: a dotted path, e.g. id, clientId, identity.principalId."),
+]
+
+
+def _show_or_query(resource: dict[str, Any], query: str | None) -> None:
+    """Print a resource, or just one property of it (looked up in ``properties`` first)."""
     if query is None:
-        _show(identity)
+        _show(resource)
         return
-    value = (identity.get("properties") or {}).get(query, identity.get(query))
+    value: Any = None
+    for root in (resource.get("properties") or {}, resource):
+        value = root
+        for part in query.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is not None:
+            break
     if value is None:
-        Console(stderr=True).print(f"[red]The identity has no property '{query}'.[/red]")
+        Console(stderr=True).print(f"[red]The resource has no property '{query}'.[/red]")
         raise typer.Exit(1)
     print(value)
+
+
+@group_app.command("show")
+def group_show(name: Name, query: Query = None, data_dir: DataDir = None) -> None:
+    """Show a resource group."""
+    with ArmClient(_settings(data_dir)) as client:
+        _show_or_query(client.call("GET", _group_path(client, name), GROUP_API), query)
+
+
+@identity_app.command("show")
+def identity_show(group: Group, name: Name, query: Query = None, data_dir: DataDir = None) -> None:
+    """Show a user-assigned managed identity."""
+    with ArmClient(_settings(data_dir)) as client:
+        path = f"{_group_path(client, group)}/providers/{UAMI_TYPE}/{name}"
+        _show_or_query(client.call("GET", path, MSI_API), query)
+
+
+@vm_app.command("show")
+def vm_show(group: Group, name: Name, query: Query = None, data_dir: DataDir = None) -> None:
+    """Show a VM."""
+    with ArmClient(_settings(data_dir)) as client:
+        _show_or_query(
+            client.call("GET", f"{_group_path(client, group)}/providers/{VM_TYPE}/{name}", VM_API), query
+        )
+
+
+@functionapp_app.command("show")
+def functionapp_show(group: Group, name: Name, query: Query = None, data_dir: DataDir = None) -> None:
+    """Show a Function app."""
+    with ArmClient(_settings(data_dir)) as client:
+        path = f"{_group_path(client, group)}/providers/{SITE_TYPE}/{name}"
+        _show_or_query(client.call("GET", path, WEB_API), query)
 
 
 @identity_app.command("federate")
