@@ -62,6 +62,7 @@ class Platform:
             self.db, role_assignment_limit=settings.role_assignment_limit, enforce=settings.rbac_enforcement
         )
         self.resource_manager = ResourceManager(self.db, self.rbac, settings.page_size)
+        self.resource_manager.on_scope_deleted(self.rbac.forget_scope)
         self.host_tokens = HostTokens(self.sealer)
         for resource_type in (
             ResourceGroupType(),

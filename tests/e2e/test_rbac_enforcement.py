@@ -395,3 +395,26 @@ def test_replicas_sharing_a_database_agree_at_once(
             assert on_second.get(target, params={"api-version": RG_API}).status_code == 403
     finally:
         second.stop()
+
+
+def test_deleting_a_scope_deletes_the_role_assignments_at_and_below_it(
+    server: KeylessServer, unique: Unique
+) -> None:
+    """A group created again under the same name does not inherit its predecessor's grants."""
+    group, identity = unique("rg-"), unique("id-")
+    create_group(server, group)
+    create_uami(server, group, identity)
+    sp = create_sp(server, unique("app-"))
+    at_group = assign(server, rg_scope(server, group), sp["objectId"], READER)
+    at_identity = assign(server, uami_id(server, group, identity), sp["objectId"], READER)
+    names = {a["name"] for a in all_assignments(server)}
+    assert {at_group["name"], at_identity["name"]} <= names
+    with server.arm() as admin:
+        deleted = admin.delete(rg_scope(server, group), params={"api-version": RG_API})
+        assert deleted.status_code == 202
+    names = {a["name"] for a in all_assignments(server)}
+    assert at_group["name"] not in names and at_identity["name"] not in names
+    create_group(server, group)
+    with server.arm(token_for(server, sp)) as arm:
+        r = arm.get(rg_scope(server, group), params={"api-version": RG_API})
+    assert_error(r, 403, "AuthorizationFailed")

@@ -164,10 +164,16 @@ class ResourceManager:
         self._types: dict[str, ResourceType] = {}
         self._namespaces: dict[str, str] = {}
         self._change_listeners: list[Callable[[], None]] = []
+        self._scope_deletion_hooks: list[Callable[[sa.Connection, str], None]] = []
 
     def on_change(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` after every committed write, so in-process caches never go stale."""
         self._change_listeners.append(listener)
+
+    def on_scope_deleted(self, hook: Callable[[sa.Connection, str], None]) -> None:
+        """Call ``hook(conn, scope_key)`` inside the transaction that deletes a resource or group,
+        so extension resources at and below that scope (role assignments) go with it."""
+        self._scope_deletion_hooks.append(hook)
 
     def notify_changed(self) -> None:
         for listener in self._change_listeners:
@@ -292,7 +298,11 @@ class ResourceManager:
         if existing is not None and existing.document.get("location") != location:
             rid = existing.rid
             raise errors.location_conflict(
-                rid.name, rid.resource_group, rid.is_resource_group, str(existing.document.get("location")), location
+                rid.name,
+                rid.resource_group,
+                rid.is_resource_group,
+                str(existing.document.get("location")),
+                location,
             )
         return location
 
@@ -504,6 +514,8 @@ class ResourceManager:
             for principal in principals.owned_by(conn, resource.rid.key):
                 principals.delete_principal(conn, principal.object_id)
             conn.execute(resources.delete().where(resources.c.id_key == resource.rid.key))
+        for hook in self._scope_deletion_hooks:
+            hook(conn, root.rid.key)
 
     # --- lists -------------------------------------------------------------------------
 

@@ -378,6 +378,22 @@ class RbacService:
             conn.execute(rbac_state.insert().values(id=1, version=1))
         return int(conn.execute(_VERSION).scalar_one())
 
+    def forget_scope(self, conn: sa.Connection, scope_key: str) -> None:
+        """A deleted resource (or group) takes the role and deny assignments at and below its
+        scope with it, as ARM deletes extension resources with their parent; a resource created
+        again under the same name starts with none."""
+        under = scope_key.rstrip("/") + "/"
+        removed = 0
+        for table in (role_assignments, deny_assignments):
+            removed += conn.execute(
+                table.delete().where(
+                    sa.or_(table.c.scope_key == scope_key, table.c.scope_key.startswith(under, autoescape=True))
+                )
+            ).rowcount
+        if removed:
+            # Other replicas (and this one) rebuild their index on their next check.
+            self._bump(conn)
+
     def _applied(self, version: int, change: Callable[[AuthorizationIndex], object] | None) -> None:
         """After commit: apply this replica's own change in place when nothing else came between."""
         with self._lock:
