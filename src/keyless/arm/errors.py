@@ -159,7 +159,9 @@ def invalid_location(location: str, type_name: str, regions: Iterable[str]) -> A
     )
 
 
-def location_conflict(name: str, group: str | None, is_group: bool, existing: str, requested: str) -> ArmError:
+def location_conflict(
+    name: str, group: str | None, is_group: bool, existing: str, requested: str
+) -> ArmError:
     """A resource's location cannot change (409, as ARM answers)."""
     if is_group:
         return ArmError(
