@@ -224,6 +224,26 @@ def _identity_body(client: ArmClient, group: str, assign: str | None) -> dict[st
     return body
 
 
+def _create_workload(
+    data_dir: Path | None,
+    group: str,
+    name: str,
+    type_name: str,
+    api_version: str,
+    body: dict[str, Any],
+    assign_identity: str | None,
+) -> None:
+    with ArmClient(_settings(data_dir)) as client:
+        identity = _identity_body(client, group, assign_identity)
+        if identity is not None:
+            body["identity"] = identity
+        _show(
+            client.call(
+                "PUT", f"{_group_path(client, group)}/providers/{type_name}/{name}", api_version, body
+            )
+        )
+
+
 @vm_app.command("create")
 def vm_create(
     group: Group,
@@ -233,15 +253,8 @@ def vm_create(
     data_dir: DataDir = None,
 ) -> None:
     """Create a VM (a place `keyless run --as` can run a process as)."""
-    with ArmClient(_settings(data_dir)) as client:
-        body: dict[str, Any] = {
-            "location": location,
-            "properties": {"hardwareProfile": {"vmSize": "Standard_B1s"}},
-        }
-        identity = _identity_body(client, group, assign_identity)
-        if identity is not None:
-            body["identity"] = identity
-        _show(client.call("PUT", f"{_group_path(client, group)}/providers/{VM_TYPE}/{name}", VM_API, body))
+    body = {"location": location, "properties": {"hardwareProfile": {"vmSize": "Standard_B1s"}}}
+    _create_workload(data_dir, group, name, VM_TYPE, VM_API, body, assign_identity)
 
 
 @functionapp_app.command("create")
@@ -253,12 +266,8 @@ def functionapp_create(
     data_dir: DataDir = None,
 ) -> None:
     """Create a Function app (a place `keyless run --as` can run a process as)."""
-    with ArmClient(_settings(data_dir)) as client:
-        body: dict[str, Any] = {"location": location, "kind": "functionapp", "properties": {}}
-        identity = _identity_body(client, group, assign_identity)
-        if identity is not None:
-            body["identity"] = identity
-        _show(client.call("PUT", f"{_group_path(client, group)}/providers/{SITE_TYPE}/{name}", WEB_API, body))
+    body = {"location": location, "kind": "functionapp", "properties": {}}
+    _create_workload(data_dir, group, name, SITE_TYPE, WEB_API, body, assign_identity)
 
 
 # --- running as a workload --------------------------------------------------------------------
