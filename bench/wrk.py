@@ -53,6 +53,8 @@ def wrk(
     headers: dict[str, str] | None = None,
     connections: int = 16,
     seconds: int = 10,
+    method: str | None = None,
+    body: str | None = None,
 ) -> Measurement:
     """Run wrk against ``url`` (``path`` overrides the request target, e.g. absolute-form for a proxy)."""
     if shutil.which("wrk") is None:
@@ -60,6 +62,10 @@ def wrk(
     lines = []
     if path is not None:
         lines.append(f"wrk.path = {_lua(path)}")
+    if method is not None:
+        lines.append(f"wrk.method = {_lua(method)}")
+    if body is not None:
+        lines.append(f"wrk.body = {_lua(body)}")
     for key, value in (headers or {}).items():
         lines.append(f"wrk.headers[{_lua(key)}] = {_lua(value)}")
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Protocol
 
 import orjson
@@ -67,6 +68,7 @@ class Authorizer(Protocol):
     def check(self, caller: Caller, action: str, scope: str) -> None: ...
 
 
+@lru_cache(maxsize=4096)  # a resource's timestamps are rendered on every read
 def _iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1e7):07d}Z"
 
@@ -241,11 +243,12 @@ class ResourceManager:
         spec = self.spec_for(rid)
         self.check_api_version(spec, ctx)
         self.authorizer.check(ctx.caller, spec.operation("read"), str(rid))
-        with self.db.read() as conn:
-            resource = self.load(conn, rid)
-            if resource is None:
+        row = self.db.query_one(_GET, {"id_key": rid.key})  # the hot path: one statement
+        if row is None:
+            with self.db.read() as conn:
                 self._require_scope(conn, rid)
-                raise self._not_found(rid)
+            raise self._not_found(rid)
+        resource = _row_to_resource(row, rid)
         return Reply(200, self.render(spec, resource), {"ETag": resource.etag})
 
     def render(self, spec: ResourceType, resource: StoredResource) -> dict[str, Any]:
@@ -327,11 +330,7 @@ class ResourceManager:
             if incoming.sku is not None:
                 document["sku"] = incoming.sku
             self._apply_identity(ctx, conn, spec, rid, incoming.identity, existing, document, merge=False)
-            resource = self._store(ctx, conn, rid, document, existing)
-            extra = spec.after_write(ctx, conn, resource, existing is None)
-            if extra is not None:
-                resource.document["properties"] = extra
-                self._store_document(conn, resource)
+            resource = self._store(ctx, conn, spec, rid, document, existing)
         self.notify_changed()
         created = spec.create_status if existing is None else 200
         return Reply(created, self.render(spec, resource), {"ETag": resource.etag})
@@ -370,11 +369,7 @@ class ResourceManager:
             if merged.sku is not None:
                 document["sku"] = merged.sku
             self._apply_identity(ctx, conn, spec, rid, incoming.identity, existing, document, merge=True)
-            resource = self._store(ctx, conn, rid, document, existing)
-            extra = spec.after_write(ctx, conn, resource, False)
-            if extra is not None:
-                resource.document["properties"] = extra
-                self._store_document(conn, resource)
+            resource = self._store(ctx, conn, spec, rid, document, existing)
         self.notify_changed()
         return Reply(200, self.render(spec, resource), {"ETag": resource.etag})
 
@@ -425,6 +420,23 @@ class ResourceManager:
                 )
 
     def _store(
+        self,
+        ctx: RequestContext,
+        conn: sa.Connection,
+        spec: ResourceType,
+        rid: ResourceId,
+        document: dict[str, Any],
+        existing: StoredResource | None,
+    ) -> StoredResource:
+        """Write the resource, then let its provider act (and amend its properties) in the same transaction."""
+        resource = self._write_row(ctx, conn, rid, document, existing)
+        extra = spec.after_write(ctx, conn, resource, existing is None)
+        if extra is not None:
+            resource.document["properties"] = extra
+            self._store_document(conn, resource)
+        return resource
+
+    def _write_row(
         self,
         ctx: RequestContext,
         conn: sa.Connection,

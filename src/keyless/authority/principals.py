@@ -8,10 +8,13 @@ import secrets
 import string
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
+from keyless.store.db import Database
 from keyless.store.tables import client_secrets, principals
 
 SERVICE_PRINCIPAL = "ServicePrincipal"
@@ -81,8 +84,20 @@ def get_by_object_id(conn: sa.Connection, object_id: str) -> Principal | None:
     return _from_row(row) if row is not None else None
 
 
+def lookup_by_object_id(db: Database, object_id: str) -> Principal | None:
+    """``get_by_object_id`` outside a transaction, on the hot path (every token validation)."""
+    row = db.query_one(_BY_OBJECT_ID, {"object_id": object_id})
+    return _from_row(row) if row is not None else None
+
+
 def get_by_app_id(conn: sa.Connection, app_id: str) -> Principal | None:
     row = conn.execute(_BY_APP_ID, {"app_id": app_id.lower()}).first()
+    return _from_row(row) if row is not None else None
+
+
+def lookup_by_app_id(db: Database, app_id: str) -> Principal | None:
+    """``get_by_app_id`` outside a transaction, on the hot path (every token request)."""
+    row = db.query_one(_BY_APP_ID, {"app_id": app_id.lower()})
     return _from_row(row) if row is not None else None
 
 
@@ -122,13 +137,22 @@ def add_client_secret(conn: sa.Connection, object_id: str) -> str:
     return secret
 
 
+_SECRETS_OF = sa.select(client_secrets.c.secret_sha256, client_secrets.c.expires_at).where(
+    client_secrets.c.object_id == sa.bindparam("object_id")
+)
+
+
 def verify_client_secret(conn: sa.Connection, object_id: str, secret: str) -> bool:
+    return _secret_matches(conn.execute(_SECRETS_OF, {"object_id": object_id}).all(), secret)
+
+
+def check_client_secret(db: Database, object_id: str, secret: str) -> bool:
+    """``verify_client_secret`` outside a transaction, on the hot path (every token request)."""
+    return _secret_matches(db.query_all(_SECRETS_OF, {"object_id": object_id}), secret)
+
+
+def _secret_matches(rows: Sequence[Any], secret: str) -> bool:
     now = time.time()
-    rows = conn.execute(
-        sa.select(client_secrets.c.secret_sha256, client_secrets.c.expires_at).where(
-            client_secrets.c.object_id == object_id
-        )
-    ).all()
     offered = _digest(secret).encode()
     matched = False
     for row in rows:

@@ -60,8 +60,7 @@ class Authority:
         return self.resolve_tenant(tenant_id) == tenant_id
 
     def principal(self, object_id: str) -> principals.Principal | None:
-        with self.db.read() as conn:
-            return principals.get_by_object_id(conn, object_id)
+        return principals.lookup_by_object_id(self.db, object_id)
 
     # --- discovery ---------------------------------------------------------------------
 
@@ -168,28 +167,29 @@ class Authority:
             if parsed is None:
                 raise errors.invalid_scope_format(scope)
             resource = parsed
-        with self.db.read() as conn:
-            principal = principals.get_by_app_id(conn, client_id)
-            if principal is None or principal.tenant_id != tenant_id:
-                raise errors.application_not_found(client_id, tenant_id)
-            assertion = form.get("client_assertion")
-            if assertion:
-                if form.get("client_assertion_type") != JWT_BEARER:
-                    raise errors.OAuthError(
-                        400,
-                        "invalid_request",
-                        7000219,
-                        f"'client_assertion_type' must be '{JWT_BEARER}' when a client assertion is given.",
-                    )
-                # Federation: the assertion must match one of the identity's federated credentials.
+        # Single-statement reads outside a transaction: this is the hot path of every token request.
+        principal = principals.lookup_by_app_id(self.db, client_id)
+        if principal is None or principal.tenant_id != tenant_id:
+            raise errors.application_not_found(client_id, tenant_id)
+        assertion = form.get("client_assertion")
+        if assertion:
+            if form.get("client_assertion_type") != JWT_BEARER:
+                raise errors.OAuthError(
+                    400,
+                    "invalid_request",
+                    7000219,
+                    f"'client_assertion_type' must be '{JWT_BEARER}' when a client assertion is given.",
+                )
+            # Federation: the assertion must match one of the identity's federated credentials.
+            with self.db.read() as conn:
                 owner = principals.owner_key_of(conn, principal.object_id)
                 self.federation.verify(conn, principal, owner, assertion)
-            else:
-                secret = form.get("client_secret")
-                if not secret:
-                    raise errors.missing_client_credential()
-                if not principals.verify_client_secret(conn, principal.object_id, secret):
-                    raise errors.invalid_client_secret(client_id)
+        else:
+            secret = form.get("client_secret")
+            if not secret:
+                raise errors.missing_client_credential()
+            if not principals.check_client_secret(self.db, principal.object_id, secret):
+                raise errors.invalid_client_secret(client_id)
         if not is_known_resource(resource):
             raise errors.resource_not_found(resource, tenant_id)
         issued = self.issuer.mint(principal, resource, self.client_token_lifetime)

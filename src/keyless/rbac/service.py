@@ -387,7 +387,9 @@ class RbacService:
         for table in (role_assignments, deny_assignments):
             removed += conn.execute(
                 table.delete().where(
-                    sa.or_(table.c.scope_key == scope_key, table.c.scope_key.startswith(under, autoescape=True))
+                    sa.or_(
+                        table.c.scope_key == scope_key, table.c.scope_key.startswith(under, autoescape=True)
+                    )
                 )
             ).rowcount
         if removed:

@@ -1,0 +1,139 @@
+"""State survives restarts and kill -9; secrets at rest are sealed; private files are 0600."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+from collections.abc import Callable
+
+import psycopg
+import pytest
+
+from tests.e2e.arm_helpers import MSI_API, RG_API, create_group, create_identity, fic_path, rg_path, uami_path
+from tests.keyless_server import KeylessServer
+
+LOGIN = "https://login.microsoftonline.com"
+
+
+def _kids(srv: KeylessServer) -> list[str]:
+    with srv.client() as http:
+        return [k["kid"] for k in http.get(f"{LOGIN}/common/discovery/keys").json()["keys"]]
+
+
+def _query(srv: KeylessServer, sql: str) -> list[tuple[object, ...]]:
+    if srv.database_url is None:
+        with sqlite3.connect(srv.data_dir / "keyless.db") as conn:
+            return list(conn.execute(sql).fetchall())
+    with psycopg.connect(srv.database_url) as pg:
+        return list(pg.execute(sql).fetchall())
+
+
+def test_restart_keeps_everything(new_server: Callable[..., KeylessServer]) -> None:
+    srv = new_server()
+    tenant, subscription, admin = srv.tenant_id, srv.subscription_id, dict(srv.admin)
+    kids = _kids(srv)
+    token = srv.admin_token()
+    with srv.arm(token) as arm:
+        create_group(arm, srv, "keep-rg")
+        identity = create_identity(arm, srv, "keep-rg", "keep-id", tags={"t": "1"})
+        r = arm.put(
+            fic_path(srv, "keep-rg", "keep-id", "keep-fic"),
+            params={"api-version": MSI_API},
+            json={
+                "properties": {
+                    "issuer": "https://issuer.example.com",
+                    "subject": "s",
+                    "audiences": ["api://AzureADTokenExchange"],
+                }
+            },
+        )
+        assert r.status_code == 201
+
+    assert srv.stop() == 0
+    srv.start()
+    assert (srv.tenant_id, srv.subscription_id) == (tenant, subscription)
+    assert srv.admin == admin
+    assert _kids(srv) == kids
+    with srv.arm(token) as arm:  # a token issued before the restart still works
+        got = arm.get(uami_path(srv, "keep-rg", "keep-id"), params={"api-version": MSI_API})
+        assert got.status_code == 200
+        assert got.json() == identity
+        assert (
+            arm.get(
+                fic_path(srv, "keep-rg", "keep-id", "keep-fic"), params={"api-version": MSI_API}
+            ).status_code
+            == 200
+        )
+    # The admin's credentials still get new tokens.
+    assert srv.admin_token() != token
+
+
+def test_acknowledged_writes_survive_kill_9(new_server: Callable[..., KeylessServer]) -> None:
+    srv = new_server()
+    with srv.arm() as arm:
+        for i in range(5):
+            create_group(arm, srv, f"k9-rg{i}")
+        identity = create_identity(arm, srv, "k9-rg0", "k9-id")
+        patched = arm.patch(
+            uami_path(srv, "k9-rg0", "k9-id"),
+            params={"api-version": MSI_API},
+            json={"tags": {"last": "write"}},
+        )
+        assert patched.status_code == 200
+        deleted = arm.delete(rg_path(srv, "k9-rg4"), params={"api-version": RG_API})
+        assert deleted.status_code == 202
+    srv.kill9()  # no shutdown of any kind, right after the last acknowledgement
+    srv.start()
+    with srv.arm() as arm:
+        for i in range(4):
+            assert arm.get(rg_path(srv, f"k9-rg{i}"), params={"api-version": RG_API}).status_code == 200
+        assert arm.get(rg_path(srv, "k9-rg4"), params={"api-version": RG_API}).status_code == 404
+        got = arm.get(uami_path(srv, "k9-rg0", "k9-id"), params={"api-version": MSI_API}).json()
+        assert got["tags"] == {"last": "write"}
+        assert got["properties"]["principalId"] == identity["properties"]["principalId"]
+        assert arm.get(deleted.headers["location"]).status_code == 200
+
+
+def test_private_files_are_0600(new_server: Callable[..., KeylessServer]) -> None:
+    srv = new_server()
+    for path in (
+        srv.data_dir / "root.key",
+        srv.data_dir / "admin.json",
+        srv.data_dir / "server.json",
+        srv.data_dir / "ca" / "ca.key",
+        srv.data_dir / "ca" / "leaf.key",
+    ):
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        assert mode == 0o600, f"{path}: {oct(mode)}"
+    assert len((srv.data_dir / "root.key").read_bytes()) == 32
+
+
+def test_secrets_are_not_stored_in_plaintext(new_server: Callable[..., KeylessServer]) -> None:
+    srv = new_server()
+    rows = _query(srv, "SELECT kid, private_key FROM signing_keys")
+    assert rows
+    for _kid, sealed in rows:
+        assert isinstance(sealed, str)
+        assert "PRIVATE KEY" not in sealed and "MII" not in sealed
+        assert sealed.startswith("v1:")
+    secret = srv.admin["clientSecret"]
+    hashes = [r[0] for r in _query(srv, "SELECT secret_sha256 FROM client_secrets")]
+    assert secret not in hashes
+    if srv.database_url is None:
+        # Nowhere in the database files either (main file and write-ahead log).
+        raw = b"".join(p.read_bytes() for p in srv.data_dir.glob("keyless.db*"))
+        assert b"PRIVATE KEY" not in raw
+        assert secret.encode() not in raw
+
+
+def test_the_root_key_is_needed_to_start(new_server: Callable[..., KeylessServer]) -> None:
+    srv = new_server()
+    assert srv.stop() == 0
+    original = (srv.data_dir / "root.key").read_bytes()
+    (srv.data_dir / "root.key").write_bytes(os.urandom(32))
+    with pytest.raises(RuntimeError, match="exited"):
+        srv.start()
+    (srv.data_dir / "root.key").write_bytes(original)
+    srv.start()
+    assert srv.admin_token()
