@@ -574,7 +574,7 @@ class ResourceManager:
 
     # --- long-running operations -------------------------------------------------------
 
-    def record_operation(self, conn: sa.Connection, rid: ResourceId, reply: Reply) -> str:
+    def record_operation(self, conn: sa.Connection, rid: ResourceId, reply: Reply, started_by: str) -> str:
         """Record a finished operation so its Location/Azure-AsyncOperation URLs can be polled."""
         operation_id = str(uuid.uuid4())
         now = time.time()
@@ -589,6 +589,7 @@ class ResourceManager:
                 result_status=reply.status,
                 result_body=orjson.dumps(reply.body).decode() if reply.body is not None else None,
                 error=None,
+                started_by=started_by,
             )
         )
         return operation_id
@@ -617,7 +618,7 @@ class ResourceManager:
                 return Reply(204)
             self._check_preconditions(ctx, existing, creating=False)
             self._delete_tree(ctx, conn, existing)
-            operation_id = self.record_operation(conn, rid, Reply(200))
+            operation_id = self.record_operation(conn, rid, Reply(200), ctx.caller.object_id)
         location = (
             f"{ctx.base_url}/subscriptions/{rid.subscription_id}/operationresults/{operation_id}"
             f"?api-version={ctx.api_version}"

@@ -330,8 +330,10 @@ class ArmApp:
             raise errors.ArmError(
                 404, "OperationNotFound", f"The operation '{operation_id}' could not be found."
             )
-        # Whoever may read results under the operation's resource may poll it (an RG owner, say).
-        self.manager.authorizer.check(ctx.caller, OPERATION_RESULT_READ, row.resource_id)
+        # Its initiator may always poll it (deleting a group also deletes the role assignments
+        # there); anyone else needs to be able to read results under the operation's resource.
+        if row.started_by != ctx.caller.object_id:
+            self.manager.authorizer.check(ctx.caller, OPERATION_RESULT_READ, row.resource_id)
         if row.status not in ("Succeeded", "Failed", "Canceled"):
             return Reply(202, None, {"Retry-After": "1"})
         body = orjson.loads(row.result_body) if row.result_body else None

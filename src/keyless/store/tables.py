@@ -150,6 +150,8 @@ operations = sa.Table(
     sa.Column("result_status", sa.Integer, nullable=True),
     sa.Column("result_body", sa.Text, nullable=True),
     sa.Column("error", sa.Text, nullable=True),
+    # The principal that started it may always poll it (its role may have gone with the scope).
+    sa.Column("started_by", sa.String(36), nullable=True),
 )
 
 # Host tokens: the unguessable secret that says "this process runs as that VM / Function app".

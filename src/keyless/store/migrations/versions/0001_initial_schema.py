@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("result_status", sa.Integer(), nullable=True),
         sa.Column("result_body", sa.Text(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("started_by", sa.String(length=36), nullable=True),
         sa.PrimaryKeyConstraint("operation_id", name=op.f("pk_operations")),
     )
     op.create_table(
