@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
 from keyless.arm.engine import ResourceManager
 from keyless.arm.http import ArmApp
 from keyless.authority.http import AuthorityApp
@@ -30,13 +35,50 @@ from keyless.workload.hosts import HostTokens
 from keyless.workload.http import IMDS_HOST, IdentityEndpointsApp
 from keyless.workload.service import WorkloadIdentityService
 
+# The benchmarks' peer: a fixed JSON document of about 600 bytes, the size of the "bare
+# Starlette JSON endpoint" the performance anchors were measured with (and of a small resource).
+_BARE_DOCUMENT = {
+    "id": "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/bench/providers/"
+    "Microsoft.ManagedIdentity/userAssignedIdentities/bare",
+    "name": "bare",
+    "type": "Microsoft.ManagedIdentity/userAssignedIdentities",
+    "location": "westeurope",
+    "tags": {},
+    "properties": {
+        "tenantId": "00000000-0000-0000-0000-000000000000",
+        "principalId": "00000000-0000-0000-0000-000000000000",
+        "clientId": "00000000-0000-0000-0000-000000000000",
+        "isolationScope": "None",
+    },
+    "systemData": {
+        "createdBy": "00000000-0000-0000-0000-000000000000",
+        "createdByType": "Application",
+        "createdAt": "2026-11-26T00:00:00.0000000Z",
+    },
+}
+
+
+async def _bare_starlette(request: Request) -> JSONResponse:
+    return JSONResponse(_BARE_DOCUMENT)
+
 
 class InternalApp:
-    """``/_keyless/*``: health for ``keyless status``, and a bare endpoint for benchmarks."""
+    """``/_keyless/*``: health for ``keyless status``, and the benchmarks' peers: ``bare`` is a
+    bare Starlette JSON endpoint (the peer the issues name), ``bare-asgi`` the same document
+    from a raw ASGI callable (the floor of this server stack)."""
+
+    def __init__(self) -> None:
+        self._starlette = Starlette(routes=[Route("/_keyless/bare", _bare_starlette)])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["path"] in ("/_keyless/health", "/_keyless/bare"):
+        if scope["path"] == "/_keyless/health":
             await send_json(send, 200, {"status": "ok", "service": "keyless"})
+            return
+        if scope["path"] == "/_keyless/bare":
+            await self._starlette(scope, receive, send)
+            return
+        if scope["path"] == "/_keyless/bare-asgi":
+            await send_json(send, 200, _BARE_DOCUMENT)
             return
         await send_json(send, 404, {"error": {"code": "NotFound", "message": "No such endpoint."}})
 
