@@ -218,7 +218,6 @@ def in_process(decisions: int, database_url: str | None) -> dict[str, float]:
             snap.index.explain(snap.principals_of(p), a, s, data_action=False)
             explain.append((clock() - t0) / 1000)
         explain.sort()
-        service.close()
         db.dispose()
     return {
         "p50": statistics.median(timings),

@@ -167,5 +167,4 @@ class Platform:
 
     async def close(self) -> None:
         await self.forwarder.close()
-        self.rbac.close()
         self.db.dispose()

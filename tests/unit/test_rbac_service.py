@@ -103,8 +103,6 @@ def world(tmp_path: Path) -> Iterator[World]:
             f"/subscriptions/{sub}/resourceGroups/rg1",
             f"/subscriptions/{sub}/resourceGroups/rg2",
         )
-        a.close()
-        b.close()
         db.dispose()
 
 

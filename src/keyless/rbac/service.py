@@ -19,7 +19,6 @@ request on every replica, and nothing that must be shared lives only in one proc
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 import uuid
@@ -300,47 +299,16 @@ class RbacService:
         self.enforce = enforce
         self._lock = threading.Lock()
         self._snapshot: _Snapshot | None = None
-        # The per-check version read uses one dedicated DBAPI connection in autocommit mode: a bare
-        # primary-key SELECT that sees every committed write (SQLite WAL / PostgreSQL READ COMMITTED),
-        # without the cost of a pooled SQLAlchemy transaction on every request.
-        self._version_lock = threading.Lock()
-        self._version_connection: Any = None
 
     # ---------------------------------------------------------------------------------------------
     # Snapshot and version
     # ---------------------------------------------------------------------------------------------
 
     def current_version(self) -> int:
-        """The shared version row, read now (not cached)."""
-        with self._version_lock:
-            try:
-                if self._version_connection is None:
-                    raw = self.db.engine.raw_connection()
-                    if not self.db.is_sqlite:
-                        raw.dbapi_connection.autocommit = True  # type: ignore[union-attr]
-                    self._version_connection = raw
-                cursor = self._version_connection.cursor()
-                try:
-                    cursor.execute("SELECT version FROM rbac_state WHERE id = 1")
-                    row = cursor.fetchone()
-                finally:
-                    cursor.close()
-                return int(row[0]) if row is not None else 0
-            except Exception:
-                # A broken connection (a database restart, say): drop it, answer through the pool.
-                self._close_version_connection()
-        with self.db.read() as conn:
-            return int(conn.execute(_VERSION).scalar_one_or_none() or 0)
-
-    def _close_version_connection(self) -> None:
-        connection, self._version_connection = self._version_connection, None
-        if connection is not None:
-            with contextlib.suppress(Exception):
-                connection.invalidate()
-
-    def close(self) -> None:
-        with self._version_lock:
-            self._close_version_connection()
+        """The shared version row, read now (not cached): one primary-key SELECT that sees every
+        committed write, on the database's lean read path (no transaction, no pool round trip)."""
+        row = self.db.query_one(_VERSION, {})
+        return int(row.version) if row is not None else 0
 
     def snapshot(self) -> _Snapshot:
         """The current view: one primary-key read, and a rebuild only if another write happened."""
