@@ -134,6 +134,21 @@ def _merge_patch(target: Any, patch: Any) -> Any:
     return out
 
 
+def _patched(existing: StoredResource, incoming: Incoming) -> Incoming:
+    """What a PATCH asks for, applied to what exists: the whole tags map replaced (ARM RPC),
+    properties merge-patched, everything not given kept."""
+    doc = existing.document
+    return Incoming(
+        location=doc.get("location"),
+        tags=incoming.tags if incoming.tags is not None else doc.get("tags"),
+        kind=incoming.kind or doc.get("kind"),
+        sku=incoming.sku or doc.get("sku"),
+        identity=incoming.identity,
+        properties=_merge_patch(doc.get("properties") or {}, incoming.properties or {}),
+        raw=incoming.raw,
+    )
+
+
 def _row_to_resource(row: Any, rid: ResourceId | None = None) -> StoredResource:
     from keyless.arm.ids import parse_resource_id
 
@@ -310,68 +325,45 @@ class ResourceManager:
         return location
 
     def put(self, ctx: RequestContext, rid: ResourceId, raw_body: bytes) -> Reply:
-        spec = self.spec_for(rid)
-        self.check_api_version(spec, ctx)
-        self._check_name(spec, rid)
-        incoming = _incoming(parse_body(raw_body))
-        self.authorizer.check(ctx.caller, spec.operation("write"), str(rid))
-        with self.db.write() as conn:
-            self._require_scope(conn, rid)
-            existing = self.load(conn, rid)
-            self._check_preconditions(ctx, existing, creating=True)
-            location = self._location(spec, incoming, existing)
-            properties = spec.validate(ctx, conn, rid, incoming, existing)
-            document: dict[str, Any] = {"properties": properties}
-            if spec.tracked:
-                document["location"] = location
-                document["tags"] = incoming.tags or {}
-            if incoming.kind is not None:
-                document["kind"] = incoming.kind
-            if incoming.sku is not None:
-                document["sku"] = incoming.sku
-            self._apply_identity(ctx, conn, spec, rid, incoming.identity, existing, document, merge=False)
-            resource = self._store(ctx, conn, spec, rid, document, existing)
-        self.notify_changed()
-        created = spec.create_status if existing is None else 200
-        return Reply(created, self.render(spec, resource), {"ETag": resource.etag})
+        """Create (201) or replace (200) a resource: ARM does not tell the two apart."""
+        return self._write(ctx, rid, raw_body, patch=False)
 
     def patch(self, ctx: RequestContext, rid: ResourceId, raw_body: bytes) -> Reply:
+        """Update an existing resource: tags replaced, properties merge-patched (RFC 7396)."""
+        return self._write(ctx, rid, raw_body, patch=True)
+
+    def _write(self, ctx: RequestContext, rid: ResourceId, raw_body: bytes, *, patch: bool) -> Reply:
         spec = self.spec_for(rid)
         self.check_api_version(spec, ctx)
+        if not patch:
+            self._check_name(spec, rid)
         incoming = _incoming(parse_body(raw_body))
         self.authorizer.check(ctx.caller, spec.operation("write"), str(rid))
         with self.db.write() as conn:
             existing = self.load(conn, rid)
             if existing is None:
                 self._require_scope(conn, rid)
-                raise self._not_found(rid)
-            self._check_preconditions(ctx, existing, creating=False)
-            if incoming.location is not None:
-                self._location(spec, incoming, existing)
-            merged_props = _merge_patch(existing.document.get("properties") or {}, incoming.properties or {})
-            merged = Incoming(
-                location=existing.document.get("location"),
-                tags=incoming.tags if incoming.tags is not None else existing.document.get("tags"),
-                kind=incoming.kind or existing.document.get("kind"),
-                sku=incoming.sku or existing.document.get("sku"),
-                identity=incoming.identity,
-                properties=merged_props,
-                raw=incoming.raw,
-            )
-            properties = spec.validate(ctx, conn, rid, merged, existing)
-            document = dict(existing.document)
+                if patch:
+                    raise self._not_found(rid)
+            self._check_preconditions(ctx, existing, creating=not patch)
+            location = self._location(spec, incoming, existing)
+            if patch:
+                assert existing is not None
+                incoming = _patched(existing, incoming)
+            properties = spec.validate(ctx, conn, rid, incoming, existing)
+            document: dict[str, Any] = dict(existing.document) if patch and existing is not None else {}
             document["properties"] = properties
             if spec.tracked:
-                # PATCH replaces the whole tags map (ARM RPC).
-                document["tags"] = merged.tags or {}
-            if merged.kind is not None:
-                document["kind"] = merged.kind
-            if merged.sku is not None:
-                document["sku"] = merged.sku
-            self._apply_identity(ctx, conn, spec, rid, incoming.identity, existing, document, merge=True)
+                document["location"] = location
+                document["tags"] = incoming.tags or {}
+            for key, value in (("kind", incoming.kind), ("sku", incoming.sku)):
+                if value is not None:
+                    document[key] = value
+            self._apply_identity(ctx, conn, spec, rid, incoming.identity, existing, document, merge=patch)
             resource = self._store(ctx, conn, spec, rid, document, existing)
         self.notify_changed()
-        return Reply(200, self.render(spec, resource), {"ETag": resource.etag})
+        status = 200 if existing is not None else spec.create_status
+        return Reply(status, self.render(spec, resource), {"ETag": resource.etag})
 
     def _apply_identity(
         self,
