@@ -8,7 +8,7 @@ import httpx
 import typer
 from rich.console import Console
 
-from keyless.cli.runtime import RuntimeInfo, process_alive, read_admin
+from keyless.cli.runtime import read_admin, require_running
 from keyless.config import Settings
 
 ARM_SCOPE = "https://management.azure.com/.default"
@@ -19,13 +19,7 @@ class ArmClient:
     """A resource-manager client in direct mode (https://127.0.0.1:<port>), authenticated as the admin."""
 
     def __init__(self, settings: Settings) -> None:
-        info = RuntimeInfo.read(settings)
-        if info is None or not process_alive(info.pid):
-            _err.print(
-                f"[red]Keyless is not running for {settings.data_dir}.[/red] "
-                f"Start it with [bold]keyless up --data-dir {settings.data_dir}[/bold]."
-            )
-            raise typer.Exit(1)
+        info = require_running(settings)
         admin = read_admin(settings)
         if admin is None:
             _err.print(f"[red]No admin credentials in {settings.admin_credentials_file}.[/red]")

@@ -14,7 +14,14 @@ from rich.console import Console
 from rich.table import Table
 
 from keyless.cli.rbac import access_app, ad_app, role_app
-from keyless.cli.runtime import RuntimeInfo, client_environment, health, process_alive, read_admin
+from keyless.cli.runtime import (
+    RuntimeInfo,
+    client_environment,
+    health,
+    process_alive,
+    read_admin,
+    require_running,
+)
 from keyless.cli.workloads import (
     WorkloadEnvironment,
     expand_assign_identity,
@@ -53,17 +60,6 @@ DataDir = Annotated[
 
 def _settings(data_dir: Path | None, **overrides: object) -> Settings:
     return Settings.from_env(data_dir=data_dir.expanduser().resolve() if data_dir else None, **overrides)
-
-
-def _running(settings: Settings) -> RuntimeInfo:
-    info = RuntimeInfo.read(settings)
-    if info is None or not process_alive(info.pid):
-        err_console.print(
-            f"[red]Keyless is not running for {settings.data_dir}.[/red] Start it with "
-            f"[bold]keyless up --data-dir {settings.data_dir}[/bold]."
-        )
-        raise typer.Exit(1)
-    return info
 
 
 @app.command()
@@ -137,7 +133,7 @@ def _environment(
     settings: Settings, as_workload: str | None, federated: bool, credential: str | None, direct_imds: bool
 ) -> tuple[dict[str, str], tuple[str, ...], WorkloadEnvironment | None]:
     """(variables to set, variables to remove, the workload environment if any)."""
-    info = _running(settings)
+    info = require_running(settings)
     if as_workload is None:
         if federated:
             err_console.print("[red]--federated needs --as IDENTITY.[/red]")

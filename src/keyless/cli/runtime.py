@@ -10,6 +10,8 @@ from typing import Any
 
 import httpx
 import orjson
+import typer
+from rich.console import Console
 
 from keyless.config import Settings
 from keyless.directory import AdminCredentials
@@ -62,6 +64,18 @@ class RuntimeInfo:
     @property
     def proxy_url(self) -> str:
         return f"http://{self.host}:{self.http_port}"
+
+
+def require_running(settings: Settings) -> RuntimeInfo:
+    """The running server of this data directory, or a clear message and exit code 1."""
+    info = RuntimeInfo.read(settings)
+    if info is None or not process_alive(info.pid):
+        Console(stderr=True).print(
+            f"[red]Keyless is not running for {settings.data_dir}.[/red] Start it with "
+            f"[bold]keyless up --data-dir {settings.data_dir}[/bold]."
+        )
+        raise typer.Exit(1)
+    return info
 
 
 def process_alive(pid: int) -> bool:

@@ -725,15 +725,25 @@ class RbacService:
         row = conn.execute(sa.select(role_assignments).where(role_assignments.c.name == name.lower())).first()
         return StoredAssignment.from_row(row) if row is not None else None
 
-    def get_assignment(self, caller: Caller, scope: str, name: str) -> StoredAssignment:
+    def _assignment_at(
+        self, caller: Caller, scope: str, name: str, action: str
+    ) -> tuple[str, StoredAssignment | None]:
+        """(the resolved scope, the assignment ``name`` at exactly that scope or None), once the
+        caller may perform ``action`` on it."""
         canonical = self._well_formed_scope(scope)
         if not is_guid(name):
             raise errors.invalid_role_assignment_id(name)
-        self.check(caller, ROLE_ASSIGNMENTS_READ, assignment_id(canonical, name))
+        self.check(caller, action, assignment_id(canonical, name))
         with self.db.read() as conn:
             canonical = self.resolve_scope(conn, canonical)
             found = self._assignment_by_name(conn, name)
         if found is None or normalize_scope(found.scope) != normalize_scope(canonical):
+            return canonical, None
+        return canonical, found
+
+    def get_assignment(self, caller: Caller, scope: str, name: str) -> StoredAssignment:
+        _, found = self._assignment_at(caller, scope, name, ROLE_ASSIGNMENTS_READ)
+        if found is None:
             raise errors.role_assignment_not_found(name)
         return found
 
@@ -875,14 +885,8 @@ class RbacService:
 
     def delete_assignment(self, caller: Caller, scope: str, name: str) -> StoredAssignment | None:
         """DELETE a role assignment: the deleted one, or None when there was none (ARM's 204)."""
-        canonical = self._well_formed_scope(scope)
-        if not is_guid(name):
-            raise errors.invalid_role_assignment_id(name)
-        self.check(caller, ROLE_ASSIGNMENTS_DELETE, assignment_id(canonical, name))
-        with self.db.read() as conn:
-            canonical = self.resolve_scope(conn, canonical)
-            found = self._assignment_by_name(conn, name)
-        if found is None or normalize_scope(found.scope) != normalize_scope(canonical):
+        canonical, found = self._assignment_at(caller, scope, name, ROLE_ASSIGNMENTS_DELETE)
+        if found is None:
             return None
         try:
             with self.db.write() as conn:
