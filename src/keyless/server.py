@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
 import signal
 from contextlib import suppress
@@ -25,7 +26,20 @@ def _loop_factory() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
+def _is_loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 async def _serve(settings: Settings, console: Console) -> int:
+    if not _is_loopback(settings.host):
+        # Keyless trusts the machine it runs on (host tokens, the admin file): never the network.
+        console.print(
+            f"[red]Keyless binds to loopback only; '{settings.host}' is not a loopback address.[/red]"
+        )
+        return 2
     platform = Platform(settings)
     platform.start()
     edge = EdgeServer(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import signal
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -175,3 +177,19 @@ def test_two_instances_side_by_side(new_server: Callable[..., KeylessServer]) ->
     a.stop()
     assert a.cli("status").returncode == 1
     assert b.cli("status").returncode == 0
+
+
+def test_keyless_up_refuses_to_bind_beyond_loopback(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEYLESS_")}
+    env.update(KEYLESS_DATA_DIR=str(tmp_path / "data"), KEYLESS_HOST="0.0.0.0")
+    done = subprocess.run(
+        [sys.executable, "-m", "keyless", "up", "--https-port", "0", "--http-port", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "loopback only" in done.stdout
+    assert not (tmp_path / "data" / "server.json").exists()
