@@ -6,7 +6,6 @@ import os
 import shlex
 import subprocess
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,12 +14,14 @@ from rich.table import Table
 
 from keyless.cli.rbac import access_app, ad_app, role_app
 from keyless.cli.runtime import (
+    DataDir,
     RuntimeInfo,
     client_environment,
     health,
     process_alive,
     read_admin,
     require_running,
+    settings_for,
 )
 from keyless.cli.workloads import (
     WorkloadEnvironment,
@@ -52,15 +53,6 @@ app.add_typer(ad_app, name="ad")
 console = Console()
 err_console = Console(stderr=True)
 
-DataDir = Annotated[
-    Path | None,
-    typer.Option("--data-dir", envvar="KEYLESS_DATA_DIR", help="Where this instance keeps its state."),
-]
-
-
-def _settings(data_dir: Path | None, **overrides: object) -> Settings:
-    return Settings.from_env(data_dir=data_dir.expanduser().resolve() if data_dir else None, **overrides)
-
 
 @app.command()
 def up(
@@ -79,7 +71,7 @@ def up(
     """Start Keyless in the foreground (Ctrl-C stops it)."""
     from keyless.server import serve
 
-    settings = _settings(data_dir, https_port=https_port, http_port=http_port, database_url=database_url)
+    settings = settings_for(data_dir, https_port=https_port, http_port=http_port, database_url=database_url)
     existing = RuntimeInfo.read(settings)
     if existing is not None and process_alive(existing.pid) and existing.pid != os.getpid():
         err_console.print(
@@ -92,7 +84,7 @@ def up(
 @app.command()
 def status(data_dir: DataDir = None) -> None:
     """Say whether this data directory's server is up and what it serves (exit 0 only when ready)."""
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     info = RuntimeInfo.read(settings)
     if info is None or health(settings, info) is None:
         console.print(f"[red]not running[/red]: no ready Keyless server for {settings.data_dir}")
@@ -154,7 +146,7 @@ def env(
     direct_imds: DirectImds = False,
 ) -> None:
     """Print the variables a client needs, as shell ``export`` lines."""
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     variables, removed, _ = _environment(settings, as_workload, federated, credential, direct_imds)
     for key in removed:
         if key not in variables:
@@ -175,7 +167,7 @@ def run(
     direct_imds: DirectImds = False,
 ) -> None:
     """Run a command with the client environment set (as the admin, or --as a workload)."""
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     variables, removed, workload = _environment(settings, as_workload, federated, credential, direct_imds)
     child_env = {k: v for k, v in os.environ.items() if k not in removed}
     child_env.update(variables)
@@ -200,7 +192,7 @@ def rotate_keys(
     """Start signing with a new key; the old one stays published until its tokens expire."""
     from keyless.platform import Platform
 
-    settings = _settings(data_dir, database_url=database_url)
+    settings = settings_for(data_dir, database_url=database_url)
     platform = Platform(settings)
     platform.db.migrate()
     kid = platform.keyset.rotate()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -21,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from keyless.cli.client import ArmClient
-from keyless.config import Settings
+from keyless.cli.runtime import DataDir, settings_for
 
 AUTHORIZATION_API = "2022-04-01"
 DIRECTORY_API = "2024-01-01"
@@ -46,7 +45,6 @@ ad_app.add_typer(ad_sp_app, name="sp")
 ad_app.add_typer(ad_group_app, name="group")
 ad_group_app.add_typer(ad_member_app, name="member")
 
-DataDir = Annotated[Path | None, typer.Option("--data-dir", envvar="KEYLESS_DATA_DIR")]
 Output = Annotated[str, typer.Option("--output", "-o", help="table or json.")]
 Scope = Annotated[
     str | None,
@@ -54,10 +52,6 @@ Scope = Annotated[
         "--scope", help="A subscription, resource group or resource id (default: the subscription)."
     ),
 ]
-
-
-def _settings(data_dir: Path | None) -> Settings:
-    return Settings.from_env(data_dir=data_dir.expanduser().resolve() if data_dir else None)
 
 
 def _check_output(output: str) -> None:
@@ -137,7 +131,7 @@ def assignment_create(
 ) -> None:
     """Assign a role to a principal at a scope."""
     _check_output(output)
-    with ArmClient(_settings(data_dir)) as client:
+    with ArmClient(settings_for(data_dir)) as client:
         where = _scope(client, scope)
         properties: dict[str, Any] = {
             "roleDefinitionId": _role_definition_id(client, where, role),
@@ -179,7 +173,7 @@ def assignment_list(
     if assignee:
         terms.append(f"assignedTo('{assignee}')" if include_groups else f"principalId eq '{assignee}'")
     params = {"$filter": " and ".join(terms)} if terms else None
-    with ArmClient(_settings(data_dir)) as client:
+    with ArmClient(settings_for(data_dir)) as client:
         where = _scope(client, scope)
         found = client.list_all(f"{where}{_PROVIDER}/roleAssignments", AUTHORIZATION_API, params)
         if output == "json":
@@ -199,7 +193,7 @@ def assignment_delete(
     data_dir: DataDir = None,
 ) -> None:
     """Delete role assignments, by id or by assignee (+ role) at a scope."""
-    with ArmClient(_settings(data_dir)) as client:
+    with ArmClient(settings_for(data_dir)) as client:
         targets = list(ids or [])
         if not targets:
             if not assignee:
@@ -252,7 +246,7 @@ def definition_list(
     if custom_role_only:
         terms.append("type eq 'CustomRole'")
     params = {"$filter": " and ".join(terms)} if terms else None
-    with ArmClient(_settings(data_dir)) as client:
+    with ArmClient(settings_for(data_dir)) as client:
         where = _scope(client, scope)
         found = client.list_all(f"{where}{_PROVIDER}/roleDefinitions", AUTHORIZATION_API, params)
     if output == "json":
@@ -287,7 +281,7 @@ def explain(
 ) -> None:
     """Allowed or denied, and why: matching assignments, inheritance, near misses, deny assignments."""
     _check_output(output)
-    with ArmClient(_settings(data_dir)) as client:
+    with ArmClient(settings_for(data_dir)) as client:
         where = _scope(client, scope)
         result = client.call(
             "POST",
@@ -371,7 +365,7 @@ def sp_create(
 ) -> None:
     """Create a service principal with a client secret (shown once)."""
     _check_output(output)
-    with ArmClient(_settings(data_dir)) as client:
+    with ArmClient(settings_for(data_dir)) as client:
         created = client.call(
             "POST",
             "/providers/Keyless.Directory/servicePrincipals",
@@ -389,7 +383,7 @@ def group_create(
 ) -> None:
     """Create a security group."""
     _check_output(output)
-    with ArmClient(_settings(data_dir)) as client:
+    with ArmClient(settings_for(data_dir)) as client:
         created = client.call(
             "POST", "/providers/Keyless.Directory/groups", DIRECTORY_API, {"displayName": display_name}
         )
@@ -404,7 +398,7 @@ def group_show(
 ) -> None:
     """Show a group and its direct members."""
     _check_output(output)
-    with ArmClient(_settings(data_dir)) as client:
+    with ArmClient(settings_for(data_dir)) as client:
         found = client.call("GET", f"/providers/Keyless.Directory/groups/{group}", DIRECTORY_API)
     _show_principal(found, output, "Group")
 
@@ -416,7 +410,7 @@ def member_add(
     data_dir: DataDir = None,
 ) -> None:
     """Add a principal (or a nested group) to a group."""
-    with ArmClient(_settings(data_dir)) as client:
+    with ArmClient(settings_for(data_dir)) as client:
         client.call("PUT", f"/providers/Keyless.Directory/groups/{group}/members/{member_id}", DIRECTORY_API)
     console.print(f"{member_id} is a member of {group}.")
 
@@ -428,7 +422,7 @@ def member_remove(
     data_dir: DataDir = None,
 ) -> None:
     """Remove a member from a group."""
-    with ArmClient(_settings(data_dir)) as client:
+    with ArmClient(settings_for(data_dir)) as client:
         client.call(
             "DELETE", f"/providers/Keyless.Directory/groups/{group}/members/{member_id}", DIRECTORY_API
         )

@@ -6,7 +6,7 @@ import os
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import orjson
@@ -15,6 +15,17 @@ from rich.console import Console
 
 from keyless.config import Settings
 from keyless.directory import AdminCredentials
+
+# The option every command takes: which instance (data directory) it is about.
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", envvar="KEYLESS_DATA_DIR", help="Where this instance keeps its state."),
+]
+
+
+def settings_for(data_dir: Path | None, **overrides: object) -> Settings:
+    """The settings of the instance a command names (``--data-dir``), environment for the rest."""
+    return Settings.from_env(data_dir=data_dir.expanduser().resolve() if data_dir else None, **overrides)
 
 
 @dataclass(frozen=True)

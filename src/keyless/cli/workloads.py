@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from keyless.cli.client import ArmClient
-from keyless.cli.runtime import RuntimeInfo, client_environment
+from keyless.cli.runtime import DataDir, RuntimeInfo, client_environment, settings_for
 from keyless.config import Settings
 from keyless.providers.managedidentity.provider import TOKEN_EXCHANGE_AUDIENCE
 
@@ -50,7 +50,6 @@ identity_app = typer.Typer(help="User-assigned managed identities.", no_args_is_
 vm_app = typer.Typer(help="Virtual machines (places a process runs as).", no_args_is_help=True)
 functionapp_app = typer.Typer(help="Function apps (places a process runs as).", no_args_is_help=True)
 
-DataDir = Annotated[Path | None, typer.Option("--data-dir", envvar="KEYLESS_DATA_DIR")]
 Group = Annotated[str, typer.Option("--resource-group", "-g", help="Resource group name.")]
 Name = Annotated[str, typer.Option("--name", "-n", help="Resource name.")]
 Location = Annotated[str, typer.Option("--location", "-l", help="Azure region.")]
@@ -72,10 +71,6 @@ def expand_assign_identity(argv: list[str]) -> list[str]:
         if arg == "--assign-identity" and (i + 1 == len(argv) or argv[i + 1].startswith("-")):
             out.append(SYSTEM)
     return out
-
-
-def _settings(data_dir: Path | None) -> Settings:
-    return Settings.from_env(data_dir=data_dir.expanduser().resolve() if data_dir else None)
 
 
 def _group_path(client: ArmClient, group: str) -> str:
@@ -105,14 +100,14 @@ def _show(resource: dict[str, Any]) -> None:
 @group_app.command("create")
 def group_create(name: Name, location: Location = "westeurope", data_dir: DataDir = None) -> None:
     """Create or update a resource group."""
-    with ArmClient(_settings(data_dir)) as client:
+    with ArmClient(settings_for(data_dir)) as client:
         _show(client.call("PUT", _group_path(client, name), GROUP_API, {"location": location}))
 
 
 @group_app.command("delete")
 def group_delete(name: Name, data_dir: DataDir = None) -> None:
     """Delete a resource group and everything in it."""
-    with ArmClient(_settings(data_dir)) as client:
+    with ArmClient(settings_for(data_dir)) as client:
         client.call("DELETE", _group_path(client, name), GROUP_API)
         console.print(f"Deleted resource group {name}.")
 
@@ -122,7 +117,7 @@ def identity_create(
     group: Group, name: Name, location: Location = "westeurope", data_dir: DataDir = None
 ) -> None:
     """Create a user-assigned managed identity."""
-    with ArmClient(_settings(data_dir)) as client:
+    with ArmClient(settings_for(data_dir)) as client:
         path = f"{_group_path(client, group)}/providers/{UAMI_TYPE}/{name}"
         _show(client.call("PUT", path, MSI_API, {"location": location}))
 
@@ -154,14 +149,14 @@ def _show_or_query(resource: dict[str, Any], query: str | None) -> None:
 @group_app.command("show")
 def group_show(name: Name, query: Query = None, data_dir: DataDir = None) -> None:
     """Show a resource group."""
-    with ArmClient(_settings(data_dir)) as client:
+    with ArmClient(settings_for(data_dir)) as client:
         _show_or_query(client.call("GET", _group_path(client, name), GROUP_API), query)
 
 
 @identity_app.command("show")
 def identity_show(group: Group, name: Name, query: Query = None, data_dir: DataDir = None) -> None:
     """Show a user-assigned managed identity."""
-    with ArmClient(_settings(data_dir)) as client:
+    with ArmClient(settings_for(data_dir)) as client:
         path = f"{_group_path(client, group)}/providers/{UAMI_TYPE}/{name}"
         _show_or_query(client.call("GET", path, MSI_API), query)
 
@@ -169,7 +164,7 @@ def identity_show(group: Group, name: Name, query: Query = None, data_dir: DataD
 @vm_app.command("show")
 def vm_show(group: Group, name: Name, query: Query = None, data_dir: DataDir = None) -> None:
     """Show a VM."""
-    with ArmClient(_settings(data_dir)) as client:
+    with ArmClient(settings_for(data_dir)) as client:
         _show_or_query(
             client.call("GET", f"{_group_path(client, group)}/providers/{VM_TYPE}/{name}", VM_API), query
         )
@@ -178,7 +173,7 @@ def vm_show(group: Group, name: Name, query: Query = None, data_dir: DataDir = N
 @functionapp_app.command("show")
 def functionapp_show(group: Group, name: Name, query: Query = None, data_dir: DataDir = None) -> None:
     """Show a Function app."""
-    with ArmClient(_settings(data_dir)) as client:
+    with ArmClient(settings_for(data_dir)) as client:
         path = f"{_group_path(client, group)}/providers/{SITE_TYPE}/{name}"
         _show_or_query(client.call("GET", path, WEB_API), query)
 
@@ -195,7 +190,7 @@ def identity_federate(
     data_dir: DataDir = None,
 ) -> None:
     """Create a federated identity credential on an identity (default issuer: Keyless's)."""
-    with ArmClient(_settings(data_dir)) as client:
+    with ArmClient(settings_for(data_dir)) as client:
         trusted = issuer or f"https://login.microsoftonline.com/{client.tenant_id}/keyless/workload"
         path = f"{_group_path(client, group)}/providers/{UAMI_TYPE}/{identity}/federatedIdentityCredentials/{name}"
         body = {"properties": {"issuer": trusted, "subject": subject, "audiences": [TOKEN_EXCHANGE_AUDIENCE]}}
@@ -233,7 +228,7 @@ def _create_workload(
     body: dict[str, Any],
     assign_identity: str | None,
 ) -> None:
-    with ArmClient(_settings(data_dir)) as client:
+    with ArmClient(settings_for(data_dir)) as client:
         identity = _identity_body(client, group, assign_identity)
         if identity is not None:
             body["identity"] = identity
