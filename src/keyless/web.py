@@ -47,16 +47,20 @@ def header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+def parse_query(scope: Scope) -> tuple[dict[str, str], str | None]:
+    """Query parameters (a repeated name keeps its first value), and the first name given twice."""
+    params: dict[str, str] = {}
+    duplicate: str | None = None
+    for name, value in parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True):
+        if name in params and duplicate is None:
+            duplicate = name
+        params.setdefault(name, value)
+    return params, duplicate
+
+
 def query_params(scope: Scope) -> dict[str, str]:
     """Query parameters; a repeated name keeps its first value."""
-    out: dict[str, str] = {}
-    for key, value in parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True):
-        out.setdefault(key, value)
-    return out
-
-
-def query_names(scope: Scope) -> list[str]:
-    return [k for k, _ in parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)]
+    return parse_query(scope)[0]
 
 
 def host_of(scope: Scope) -> str:

@@ -89,14 +89,6 @@ def resource_not_found(type_name: str, name: str, group: str | None) -> ArmError
     )
 
 
-def parent_not_found(parent_id: str) -> ArmError:
-    return ArmError(
-        404,
-        "ParentResourceNotFound",
-        f"Can not perform requested operation on nested resource. Parent resource '{parent_id}' not found.",
-    )
-
-
 def invalid_request_content(detail: str) -> ArmError:
     return ArmError(
         400,
@@ -188,10 +180,6 @@ def method_not_allowed(method: str) -> ArmError:
 
 def bad_request(message: str, code: str = "BadRequest", target: str | None = None) -> ArmError:
     return ArmError(400, code, message, target=target)
-
-
-def conflict(message: str, code: str = "Conflict") -> ArmError:
-    return ArmError(409, code, message)
 
 
 def no_route(path: str) -> ArmError:

@@ -180,6 +180,3 @@ class LocalCA:
         ctx.load_cert_chain(self.leaf_cert_file, self.leaf_key_file)
         ctx.set_alpn_protocols(["http/1.1"])
         return ctx
-
-    def client_context(self) -> ssl.SSLContext:
-        return ssl.create_default_context(cafile=str(self.bundle_file))

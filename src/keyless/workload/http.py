@@ -12,11 +12,10 @@ import base64
 import time
 import uuid
 from typing import Any
-from urllib.parse import parse_qsl
 
 from keyless.authority import errors as oauth_errors
 from keyless.edge.routing import proxy_authorization
-from keyless.web import Receive, Scope, Send, header, query_params, send_bytes, send_json
+from keyless.web import Receive, Scope, Send, header, parse_query, query_params, send_bytes, send_json
 from keyless.workload.service import (
     IdentityNotFound,
     Selector,
@@ -53,17 +52,6 @@ async def _imds_error(send: Send, status: int, error: str, description: str, **h
     )
 
 
-def _parse_query(scope: Scope) -> tuple[dict[str, str], str | None]:
-    """The query parameters, and the first name given twice (IMDS refuses duplicates)."""
-    params: dict[str, str] = {}
-    duplicate: str | None = None
-    for name, value in parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True):
-        if name in params and duplicate is None:
-            duplicate = name
-        params.setdefault(name, value)
-    return params, duplicate
-
-
 class IdentityEndpointsApp:
     def __init__(self, service: WorkloadIdentityService) -> None:
         self.service = service
@@ -96,7 +84,7 @@ class IdentityEndpointsApp:
                 send, 400, "invalid_request", "Requests with an X-Forwarded-For header are rejected"
             )
             return
-        params, duplicate = _parse_query(scope)
+        params, duplicate = parse_query(scope)  # IMDS refuses duplicate names
         if duplicate is not None:
             await _imds_error(send, 400, "invalid_request", f"Duplicate query parameter '{duplicate}'")
             return
