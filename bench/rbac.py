@@ -268,16 +268,7 @@ def prepare_http(server: Any, load: bool) -> tuple[str, str]:
         extra = _extra_assignments(db, rng, server.subscription_id, ASSIGNMENTS - count)
         db.dispose()
         assert extra > 0
-    with server.client() as http:
-        token = http.post(
-            f"https://login.microsoftonline.com/{server.tenant_id}/oauth2/v2.0/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": sp["appId"],
-                "client_secret": sp["clientSecret"],
-                "scope": "https://management.azure.com/.default",
-            },
-        ).json()["access_token"]
+    token = server.client_token(sp["appId"], sp["clientSecret"])
     with httpx.Client(verify=server.ssl_context(), trust_env=False) as http:
         r = http.get(
             f"{server.direct_url}{target}?api-version=2023-01-31",

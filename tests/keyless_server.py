@@ -199,19 +199,25 @@ class KeylessServer:
         """`keyless run [run_args] -- python -c CODE`: an unchanged Azure program under Keyless."""
         return self.cli("run", *run_args, "--", sys.executable, "-c", code, timeout=timeout)
 
-    def admin_token(self, resource: str = "https://management.azure.com/") -> str:
+    def client_token(
+        self, client_id: str, client_secret: str, resource: str = "https://management.azure.com/"
+    ) -> str:
+        """A client-credentials token from the authority, through the proxy, as an SDK gets one."""
         with self.client() as http:
             r = http.post(
                 f"https://login.microsoftonline.com/{self.tenant_id}/oauth2/v2.0/token",
                 data={
                     "grant_type": "client_credentials",
-                    "client_id": self.admin["clientId"],
-                    "client_secret": self.admin["clientSecret"],
+                    "client_id": client_id,
+                    "client_secret": client_secret,
                     "scope": resource.rstrip("/") + "/.default",
                 },
             )
         assert r.status_code == 200, r.text
         return str(r.json()["access_token"])
+
+    def admin_token(self, resource: str = "https://management.azure.com/") -> str:
+        return self.client_token(self.admin["clientId"], self.admin["clientSecret"], resource)
 
     def arm(self, token: str | None = None) -> httpx.Client:
         """A client for https://management.azure.com with the admin's (or the given) bearer token."""

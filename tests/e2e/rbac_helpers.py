@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from tests.e2e.arm_helpers import assert_arm_error, rg_path, uami_path
 from tests.keyless_server import KeylessServer
 
 AUTH_API = "2022-04-01"
@@ -24,7 +25,6 @@ RBAC_ADMIN = "f58310d9-a9f6-439a-9e8d-f62e7b41a168"
 MI_OPERATOR = "f1a07417-d97a-45cb-824c-7a7467783830"
 MEDIA_OPERATOR = "e4395492-1534-4db2-bedf-88c14621589c"
 BLOB_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
-UAMI = "Microsoft.ManagedIdentity/userAssignedIdentities"
 BLOB_READ = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read"
 
 FAILED = (
@@ -43,12 +43,9 @@ def sub_scope(srv: KeylessServer) -> str:
     return f"/subscriptions/{srv.subscription_id}"
 
 
-def rg_scope(srv: KeylessServer, group: str) -> str:
-    return f"{sub_scope(srv)}/resourceGroups/{group}"
-
-
-def uami_id(srv: KeylessServer, group: str, name: str) -> str:
-    return f"{rg_scope(srv, group)}/providers/{UAMI}/{name}"
+# One definition of these paths and of the error check serves every e2e module.
+rg_scope = rg_path
+uami_id = uami_path
 
 
 def role_id(srv: KeylessServer, guid: str) -> str:
@@ -68,18 +65,7 @@ def create_sp(srv: KeylessServer, name: str = "app") -> dict[str, Any]:
 
 
 def token_for(srv: KeylessServer, sp: dict[str, Any]) -> str:
-    with srv.client() as http:
-        r = http.post(
-            f"https://login.microsoftonline.com/{srv.tenant_id}/oauth2/v2.0/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": sp["appId"],
-                "client_secret": sp["clientSecret"],
-                "scope": "https://management.azure.com/.default",
-            },
-        )
-    assert r.status_code == 200, r.text
-    return str(r.json()["access_token"])
+    return srv.client_token(sp["appId"], sp["clientSecret"])
 
 
 def put_assignment(
@@ -150,8 +136,4 @@ def custom_roles(srv: KeylessServer) -> list[dict[str, Any]]:
     return sorted(r.json()["value"], key=lambda d: d["name"])
 
 
-def assert_error(r: httpx.Response, status: int, code: str) -> str:
-    assert r.status_code == status, r.text
-    error = r.json()["error"]
-    assert error["code"] == code, error
-    return str(error["message"])
+assert_error = assert_arm_error

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from tests.e2e.arm_helpers import rg_path, uami_path
 from tests.keyless_server import KeylessServer
 
 RG_API = "2024-03-01"
@@ -24,7 +25,6 @@ ARM = "https://management.azure.com/"
 VAULT = "https://vault.azure.net"
 STORAGE = "https://storage.azure.com/"
 RESOURCES = (ARM, VAULT, STORAGE)
-UAMI_TYPE = "Microsoft.ManagedIdentity/userAssignedIdentities"
 VM_TYPE = "Microsoft.Compute/virtualMachines"
 SITE_TYPE = "Microsoft.Web/sites"
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -69,12 +69,8 @@ def parse_env_output(text: str) -> tuple[dict[str, str], set[str]]:
 # --- resources -------------------------------------------------------------------------------
 
 
-def group_id(srv: KeylessServer, group: str) -> str:
-    return f"/subscriptions/{srv.subscription_id}/resourceGroups/{group}"
-
-
-def uami_id(srv: KeylessServer, group: str, name: str) -> str:
-    return f"{group_id(srv, group)}/providers/{UAMI_TYPE}/{name}"
+group_id = rg_path
+uami_id = uami_path
 
 
 def vm_id(srv: KeylessServer, group: str, name: str) -> str:
