@@ -129,6 +129,7 @@ def test_connect_to_emulated_host_is_served_with_local_ca(server: KeylessServer)
             assert leaf.issuer == ca.subject
             ca_key = ca.public_key()
             assert isinstance(ca_key, ec.EllipticCurvePublicKey)
+            assert leaf.signature_hash_algorithm is not None
             ca_key.verify(leaf.signature, leaf.tbs_certificate_bytes, ec.ECDSA(leaf.signature_hash_algorithm))
             tls.sendall(
                 f"GET /metadata/endpoints?api-version=2022-09-01 HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()

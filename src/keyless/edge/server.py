@@ -19,57 +19,169 @@ from typing import Any, cast
 import uvicorn
 from uvicorn.server import ServerState
 
+from keyless.edge.forward import parse_authority
 from keyless.edge.routing import PROXY_AUTHORIZATION, VIA_PROXY
 from keyless.web import ASGIApp
 
 _MAX_HEAD = 64 * 1024
 _CONNECT_TIMEOUT = 10.0
+# A client has this long (seconds) to send its first request head; then the connection closes
+# (as long as uvicorn lets a kept-alive connection wait for its next request, below).
+_HEAD_TIMEOUT = 60.0
+# A tunnel with no bytes either way for this long (seconds) is closed (Azure's load balancers
+# drop idle TCP flows after 4 minutes by default).
+_TUNNEL_IDLE = 300.0
+# Bytes one tunnel end holds, when its other end is not yet open, before it stops reading.
+_TUNNEL_PENDING = 64 * 1024
 
 
 def split_authority(target: str) -> tuple[str, int] | None:
-    """``host:port`` or ``[v6]:port`` -> (host, port)."""
-    if target.startswith("["):
-        host, _, rest = target[1:].partition("]")
-        port_text = rest.removeprefix(":")
-    else:
-        host, _, port_text = target.rpartition(":")
-    if not host or not port_text.isdigit():
+    """A CONNECT target, ``host:port`` or ``[v6]:port`` -> (host, port); None if malformed."""
+    parsed = parse_authority(target)
+    if parsed is None or parsed[1] is None:
         return None
-    return host.lower(), int(port_text)
+    return parsed[0], parsed[1]
+
+
+def feed(protocol: asyncio.BaseProtocol, data: bytes) -> None:
+    """Deliver ``data`` to ``protocol`` as if its transport had just read it.
+
+    For bytes read off a socket before the protocol that should have them took it over.
+    """
+    if not hasattr(protocol, "buffer_updated"):
+        cast(asyncio.Protocol, protocol).data_received(data)
+        return
+    # A buffered protocol, as the TLS protocols of asyncio and uvloop are (uvloop's without
+    # subclassing asyncio.BufferedProtocol).
+    buffered = cast(asyncio.BufferedProtocol, protocol)
+    view = memoryview(data)
+    while view:
+        buffer = memoryview(buffered.get_buffer(len(view)))
+        size = min(len(buffer), len(view))
+        buffer[:size] = view[:size]
+        buffered.buffer_updated(size)
+        view = view[size:]
+
+
+class _Tunnel:
+    """Both ends of one byte tunnel (client and upstream), and its idle timer."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.seen = loop.time()
+        self.client = _TunnelEnd(self)
+        self.upstream = _TunnelEnd(self)
+        self.client.other = self.upstream
+        self.upstream.other = self.client
+        self.timer: asyncio.TimerHandle | None = None
+
+    def open(self, client: asyncio.Transport, early: bytes) -> None:
+        """Take over the (paused) client connection, now that upstream is connected.
+
+        ``early`` is what the client sent after the CONNECT head; it goes upstream first.
+        """
+        self.client.transport = client
+        client.set_protocol(self.client)
+        client.write(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+        self.upstream.flush()
+        upstream = self.upstream.transport
+        if upstream is None or upstream.is_closing():
+            self.close()  # upstream has already hung up: the client gets what it said, then EOF
+            return
+        if early:
+            self.client.data_received(early)
+        client.resume_reading()
+        self.timer = self.loop.call_later(_TUNNEL_IDLE, self._check_idle)
+
+    def _check_idle(self) -> None:
+        idle = self.loop.time() - self.seen
+        if idle >= _TUNNEL_IDLE:
+            self.close()
+        else:
+            self.timer = self.loop.call_later(_TUNNEL_IDLE - idle, self._check_idle)
+
+    def close(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        for end in (self.client, self.upstream):
+            transport = end.transport
+            if transport is not None and not transport.is_closing():
+                transport.close()  # after its buffered bytes are written...
+                if transport.get_write_buffer_size():
+                    # ...unless the reader never takes them.
+                    self.loop.call_later(_TUNNEL_IDLE, transport.abort)
 
 
 class _TunnelEnd(asyncio.Protocol):
-    """One side of a byte tunnel; ``peer`` is the other side's transport."""
+    """One side of a byte tunnel: what it reads is written to ``other``'s transport.
 
-    def __init__(self) -> None:
+    Backpressure both ways: when one side's write buffer fills, the other side stops reading.
+    """
+
+    def __init__(self, tunnel: _Tunnel) -> None:
+        self.tunnel = tunnel
         self.transport: asyncio.Transport | None = None
-        self.peer: asyncio.Transport | None = None
+        self.other: _TunnelEnd | None = None
+        # Read before the other side was open (an upstream that speaks first): kept, not dropped.
+        self.pending = bytearray()
+        self.eof = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, but behave as one.
         self.transport = cast(asyncio.Transport, transport)
 
+    def _peer(self) -> asyncio.Transport | None:
+        return self.other.transport if self.other is not None else None
+
+    def flush(self) -> None:
+        """Pass on what arrived before the other side was open, and read on."""
+        peer = self._peer()
+        if peer is None or self.transport is None:
+            return
+        if self.pending:
+            peer.write(bytes(self.pending))
+            self.pending.clear()
+        if self.eof:
+            self.eof_received()
+        elif not self.transport.is_closing():
+            self.transport.resume_reading()
+
     def data_received(self, data: bytes) -> None:
-        if self.peer is not None:
-            self.peer.write(data)
+        self.tunnel.seen = self.tunnel.loop.time()
+        peer = self._peer()
+        if peer is not None:
+            peer.write(data)
+            return
+        self.pending += data
+        if len(self.pending) > _TUNNEL_PENDING and self.transport is not None:
+            self.transport.pause_reading()
 
     def eof_received(self) -> bool:
-        if self.peer is not None and self.peer.can_write_eof():
-            self.peer.write_eof()
+        self.eof = True
+        peer = self._peer()
+        if peer is None:
+            return True  # passed on by flush()
+        if peer.is_closing():
+            return False
+        if self.other is not None and self.other.eof:
+            self.tunnel.close()  # both directions are finished
+            return True
+        if peer.can_write_eof():
+            peer.write_eof()
             return True
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.peer is not None:
-            self.peer.close()
+        self.tunnel.close()
 
     def pause_writing(self) -> None:
-        if self.peer is not None:
-            self.peer.pause_reading()
+        if self.other is not None and self.other.transport is not None:
+            self.other.transport.pause_reading()
 
     def resume_writing(self) -> None:
-        if self.peer is not None:
-            self.peer.resume_reading()
+        if self.other is not None and self.other.transport is not None:
+            self.other.transport.resume_reading()
 
 
 class _ProxyProtocol(asyncio.Protocol):
@@ -81,10 +193,16 @@ class _ProxyProtocol(asyncio.Protocol):
         self.buffer = bytearray()
         self.awaiting_tls = False
         self.tls_early_data = bytearray()
+        self.head_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, but behave as one.
         self.transport = cast(asyncio.Transport, transport)
+        self.head_timer = asyncio.get_running_loop().call_later(_HEAD_TIMEOUT, self.transport.close)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.head_timer is not None:
+            self.head_timer.cancel()
 
     def data_received(self, data: bytes) -> None:
         if self.awaiting_tls:
@@ -98,6 +216,9 @@ class _ProxyProtocol(asyncio.Protocol):
             if len(self.buffer) > _MAX_HEAD:
                 self._fail(431, "Request Header Fields Too Large")
             return
+        if self.head_timer is not None:
+            self.head_timer.cancel()
+            self.head_timer = None
         head = bytes(self.buffer[:end]).decode("latin-1")
         lines = head.split("\r\n")
         parts = lines[0].split(" ")
@@ -106,7 +227,8 @@ class _ProxyProtocol(asyncio.Protocol):
             return
         method, target, _version = parts
         if method.upper() != "CONNECT":
-            # A plain request: absolute-form means it came through the proxy.
+            # A plain request: absolute-form means it came through the proxy. The whole buffer
+            # (head, and any body or pipelined requests after it) goes to the HTTP protocol.
             state = {VIA_PROXY: target.lower().startswith("http://")}
             protocol = self.edge.http_protocol(state)
             self.transport.set_protocol(protocol)
@@ -117,6 +239,7 @@ class _ProxyProtocol(asyncio.Protocol):
         for line in lines[1:]:
             name, _, value = line.partition(":")
             headers.setdefault(name.strip().lower(), value.strip())
+        # Bytes after the head (a TLS ClientHello sent in the same write) belong to the tunnel.
         rest = bytes(self.buffer[end + 4 :])
         self.buffer.clear()
         self.transport.pause_reading()
@@ -135,25 +258,36 @@ class _ProxyProtocol(asyncio.Protocol):
 
     async def _connect(self, target: str, headers: dict[str, str], rest: bytes) -> None:
         assert self.transport is not None
-        parsed = split_authority(target)
-        if parsed is None:
-            self._fail(400, "Bad Request", f"Keyless proxy: '{target}' is not host:port.")
-            return
-        host, port = parsed
-        if self.edge.serves(host, port):
-            await self._terminate_tls(headers)
-        else:
-            await self._tunnel(host, port, rest)
+        try:
+            parsed = split_authority(target)
+            if parsed is None:
+                self._fail(400, "Bad Request", f"Keyless proxy: '{target}' is not host:port.")
+                return
+            host, port = parsed
+            if self.edge.serves(host, port):
+                await self._terminate_tls(headers, rest)
+            else:
+                await self._tunnel(host, port, rest)
+        except BaseException:
+            self.transport.close()  # never leave a paused connection behind
+            raise
 
-    async def _terminate_tls(self, headers: dict[str, str]) -> None:
+    async def _terminate_tls(self, headers: dict[str, str], rest: bytes) -> None:
         assert self.transport is not None
         loop = asyncio.get_running_loop()
         self.transport.write(b"HTTP/1.1 200 Connection Established\r\n\r\n")
         self.awaiting_tls = True
-        try:
-            tls = await loop.start_tls(
+        handshake = asyncio.ensure_future(
+            loop.start_tls(
                 self.transport, self, self.edge.ssl_context, server_side=True, ssl_handshake_timeout=15
             )
+        )
+        if rest:
+            # start_tls's first step (run before this callback) installs the TLS protocol with
+            # reading paused; the bytes go in ahead of anything read from the socket after.
+            loop.call_soon(self._feed_tls, rest)
+        try:
+            tls = await handshake
         except (TimeoutError, OSError, ssl.SSLError, ConnectionError):
             self.transport.close()
             return
@@ -166,26 +300,33 @@ class _ProxyProtocol(asyncio.Protocol):
         if self.tls_early_data:
             protocol.data_received(bytes(self.tls_early_data))
 
+    def _feed_tls(self, data: bytes) -> None:
+        assert self.transport is not None
+        tls_protocol = self.transport.get_protocol()
+        if tls_protocol is self:
+            self.transport.close()  # TLS did not take over: the bytes cannot be placed in order
+            return
+        feed(tls_protocol, data)
+
     async def _tunnel(self, host: str, port: int, rest: bytes) -> None:
         assert self.transport is not None
         loop = asyncio.get_running_loop()
+        tunnel = _Tunnel(loop)
         try:
-            upstream, up = await asyncio.wait_for(
-                loop.create_connection(_TunnelEnd, host, port), timeout=_CONNECT_TIMEOUT
+            await asyncio.wait_for(
+                loop.create_connection(lambda: tunnel.upstream, host, port), timeout=_CONNECT_TIMEOUT
             )
-        except (TimeoutError, OSError) as exc:
-            reason = "timed out" if isinstance(exc, asyncio.TimeoutError) else (exc.strerror or str(exc))
+        except (TimeoutError, OSError, ValueError) as exc:
+            if isinstance(exc, TimeoutError):
+                reason = "timed out"
+            else:
+                reason = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
             self._fail(502, "Bad Gateway", f"Keyless proxy: cannot reach {host}:{port}: {reason}.")
             return
-        down = _TunnelEnd()
-        down.transport = self.transport
-        down.peer = upstream
-        up.peer = self.transport
-        self.transport.set_protocol(down)
-        self.transport.write(b"HTTP/1.1 200 Connection Established\r\n\r\n")
-        if rest:
-            upstream.write(rest)
-        self.transport.resume_reading()
+        if self.transport.is_closing():
+            tunnel.close()  # the client left while upstream was being reached
+            return
+        tunnel.open(self.transport, rest)
 
 
 class EdgeServer:
@@ -211,7 +352,7 @@ class EdgeServer:
             log_level="warning",
             proxy_headers=False,
             server_header=False,
-            timeout_keep_alive=60,
+            timeout_keep_alive=int(_HEAD_TIMEOUT),
         )
         self.config.load()
         self.state = ServerState()
