@@ -50,7 +50,7 @@ def rate(run: Callable[[int], None], seconds: float) -> float:
 
 def in_process(seconds: float) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
-        platform = Platform(Settings(data_dir=Path(tmp)))
+        platform = Platform(Settings(data_dir=Path(tmp)), first_start=True)
         platform.start()
         try:
             assert platform.admin is not None

@@ -12,6 +12,8 @@ from pathlib import Path
 
 DEFAULT_HTTPS_PORT = 47443
 DEFAULT_HTTP_PORT = 47480
+# `keyless up --log-level` / KEYLESS_LOG_LEVEL; at info and below each request is logged.
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 def default_data_dir() -> Path:
@@ -47,6 +49,11 @@ class Settings:
     # BENCHMARK-ONLY switch (KEYLESS_RBAC_ENFORCEMENT=off): skip resource-manager authorization
     # so bench/rbac.py can measure its cost. Never turn it off otherwise; the default is on.
     rbac_enforcement: bool = True
+    # Let federation fetch issuers' keys from loopback and private addresses (a local OIDC
+    # issuer); off by default, as Entra cannot reach them either. Link-local never.
+    outbound_allow_private: bool = False
+    # One of LOG_LEVELS.
+    log_level: str = "warning"
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -64,6 +71,9 @@ class Settings:
             token_leeway=_env_int("KEYLESS_TOKEN_LEEWAY", 300),
             role_assignment_limit=_env_int("KEYLESS_ROLE_ASSIGNMENT_LIMIT", 4000),
             rbac_enforcement=os.environ.get("KEYLESS_RBAC_ENFORCEMENT", "on").strip().lower() != "off",
+            outbound_allow_private=os.environ.get("KEYLESS_OUTBOUND_ALLOW_PRIVATE", "").strip().lower()
+            in ("1", "true", "on", "yes"),
+            log_level=(os.environ.get("KEYLESS_LOG_LEVEL") or "warning").strip().lower(),
         )
         return replace(settings, **given)  # type: ignore[arg-type]
 
@@ -91,6 +101,11 @@ class Settings:
     @property
     def admin_credentials_file(self) -> Path:
         return self.data_dir / "admin.json"
+
+    @property
+    def lock_file(self) -> Path:
+        """Locked (flock) by ``keyless up`` for its lifetime: the one answer to "is it running?"."""
+        return self.data_dir / "server.lock"
 
     @property
     def runtime_file(self) -> Path:

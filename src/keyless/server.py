@@ -1,21 +1,27 @@
-"""``keyless up``: start the platform and the edge, publish the runtime file, stop cleanly."""
+"""``keyless up``: take the instance lock, start the platform and the edge, publish the runtime
+file, stop cleanly."""
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
 import os
+import shlex
 import signal
 from contextlib import suppress
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from keyless.cli.runtime import RuntimeInfo
+from keyless.access_log import AccessLog, configure, logs_requests
+from keyless.cli.output import print_table
+from keyless.cli.runtime import InstanceLock, RuntimeInfo, lock_holder_pid
 from keyless.config import Settings
 from keyless.edge.server import EdgeServer
 from keyless.platform import Platform
-from keyless.sealing import write_private_file
+from keyless.sealing import RootKeyError, write_private_file
 
 
 def _loop_factory() -> asyncio.AbstractEventLoop:
@@ -40,10 +46,38 @@ async def _serve(settings: Settings, console: Console) -> int:
             f"[red]Keyless binds to loopback only; '{settings.host}' is not a loopback address.[/red]"
         )
         return 2
-    platform = Platform(settings)
-    platform.start()
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    lock = InstanceLock(settings)
+    if not lock.acquire():
+        Console(stderr=True, soft_wrap=True).print(
+            f"[red]Keyless is already running for {escape(str(settings.data_dir))} "
+            f"(pid {lock_holder_pid(settings)}).[/red]"
+        )
+        return 1
+    try:
+        # Whatever server.json says now was left by a server that died: it holds no lock.
+        with suppress(FileNotFoundError):
+            settings.runtime_file.unlink()
+        return await _serve_locked(settings, console)
+    finally:
+        lock.release()
+
+
+async def _serve_locked(settings: Settings, console: Console) -> int:
+    try:
+        platform = Platform(settings, first_start=True)
+    except RootKeyError as exc:
+        Console(stderr=True, soft_wrap=True).print(f"[red]Keyless cannot start:[/red] {escape(str(exc))}")
+        return 1
+    try:
+        platform.start()
+    except RootKeyError as exc:
+        Console(stderr=True, soft_wrap=True).print(f"[red]Keyless cannot start:[/red] {escape(str(exc))}")
+        await platform.close()
+        return 1
     edge = EdgeServer(
-        platform.router,
+        # Wrapped only when requests are logged: a server that does not log pays nothing.
+        AccessLog(platform.router) if logs_requests() else platform.router,
         platform.ca.server_context(),
         settings.host,
         settings.https_port,
@@ -53,7 +87,8 @@ async def _serve(settings: Settings, console: Console) -> int:
     try:
         await edge.start()
     except OSError as exc:
-        console.print(f"[red]Cannot listen on {settings.host}: {exc.strerror or exc}[/red]")
+        Console(stderr=True, soft_wrap=True).print(_listen_error(settings, edge, exc))
+        await edge.stop()
         await platform.close()
         return 1
     info = RuntimeInfo(
@@ -78,19 +113,37 @@ async def _serve(settings: Settings, console: Console) -> int:
         console.print("Stopping Keyless...")
         await edge.stop()
         await platform.close()
-        current = RuntimeInfo.read(settings)
-        if current is not None and current.pid == os.getpid():
-            with suppress(FileNotFoundError):
-                settings.runtime_file.unlink()
+        with suppress(FileNotFoundError):  # ours: we hold the lock
+            settings.runtime_file.unlink()
         console.print("Keyless stopped.")
     return 0
+
+
+def _listen_error(settings: Settings, edge: EdgeServer, exc: OSError) -> str:
+    """Which listener could not bind, and how to choose another port. The HTTPS listener binds
+    first, so it is the one that failed when its port is still unknown."""
+    if edge.https_port == 0:
+        port, option, env = settings.https_port, "--https-port", "KEYLESS_HTTPS_PORT"
+    else:
+        port, option, env = settings.http_port, "--http-port", "KEYLESS_HTTP_PORT"
+    reason = escape(exc.strerror or str(exc))
+    taken = (
+        " (another Keyless instance or another program is listening there)"
+        if exc.errno == errno.EADDRINUSE
+        else ""
+    )
+    return (
+        f"[red]Cannot listen on {escape(settings.host)}:{port}: {reason}[/red]{taken}.\n"
+        f"Choose another port with [bold]{option} PORT[/bold] (or {env}), "
+        f"or [bold]{option} 0[/bold] for any free port."
+    )
 
 
 def _print_banner(console: Console, settings: Settings, info: RuntimeInfo) -> None:
     table = Table(title="Keyless is up", show_header=True, header_style="bold")
     table.add_column("what")
-    # Fold, never truncate: the paths must be whole in a log too (not a terminal: 80 columns).
-    table.add_column("where", overflow="fold")
+    # Never folded or truncated: the paths and ids must be whole, in a terminal and in a log.
+    table.add_column("where")
     table.add_row(
         "Resource manager", f"https://management.azure.com (proxy) · {info.https_url}/subscriptions"
     )
@@ -100,18 +153,23 @@ def _print_banner(console: Console, settings: Settings, info: RuntimeInfo) -> No
     table.add_row("HTTPS listener", info.https_url)
     table.add_row("Forward proxy / identity endpoints", info.proxy_url)
     table.add_row("Tenant / subscription", f"{info.tenant_id} / {info.subscription_id}")
-    table.add_row("Data directory", str(settings.data_dir))
+    table.add_row("Data directory", escape(str(settings.data_dir)))
     table.add_row("Database", info.database)
-    table.add_row("CA certificate", str(settings.ca_cert_file))
-    table.add_row("CA bundle (system + local CA)", str(settings.ca_bundle_file))
-    table.add_row("Admin credentials", str(settings.admin_credentials_file))
-    console.print(table)
-    console.print(
-        f"Run programs against it: [bold]keyless run --data-dir {settings.data_dir} -- python app.py[/bold]"
-    )
+    table.add_row("CA certificate", escape(str(settings.ca_cert_file)))
+    table.add_row("CA bundle (system + local CA)", escape(str(settings.ca_bundle_file)))
+    table.add_row("Admin credentials", escape(str(settings.admin_credentials_file)))
+    print_table(table, console)
+    run = escape(f"keyless run --data-dir {shlex.quote(str(settings.data_dir))} -- python app.py")
+    console.print(f"Run programs against it: [bold]{run}[/bold]", soft_wrap=True)
     console.print("Keyless is ready.", highlight=False)
 
 
 def serve(settings: Settings, console: Console) -> int:
-    with asyncio.Runner(loop_factory=_loop_factory) as runner:
-        return runner.run(_serve(settings, console))
+    """Run ``keyless up`` until SIGINT/SIGTERM; returns the exit code. Logs (requests at ``info``)
+    go to stderr at ``settings.log_level``."""
+    listener = configure(settings.log_level)
+    try:
+        with asyncio.Runner(loop_factory=_loop_factory) as runner:
+            return runner.run(_serve(settings, console))
+    finally:
+        listener.stop()

@@ -8,6 +8,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -193,3 +194,158 @@ def test_keyless_up_refuses_to_bind_beyond_loopback(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "loopback only" in done.stdout
     assert not (tmp_path / "data" / "server.json").exists()
+
+
+# --- "running" is the instance lock, never a PID ----------------------------------------------
+
+
+def _zombie() -> subprocess.Popen[bytes]:
+    """A child that has exited but was not reaped: its PID still answers kill(pid, 0)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if Path(f"/proc/{child.pid}/stat").read_text().split(") ", 1)[1].startswith("Z"):
+            return child
+        time.sleep(0.05)
+    raise AssertionError("the child never became a zombie")
+
+
+@pytest.mark.parametrize("holder", ["live", "zombie"])
+def test_a_stale_server_json_naming_another_process(
+    new_server: Callable[..., KeylessServer], holder: str
+) -> None:
+    srv = new_server()
+    runtime = json.loads((srv.data_dir / "server.json").read_text())
+    srv.stop()
+    other = subprocess.Popen(["sleep", "60"]) if holder == "live" else _zombie()
+    try:
+        os.kill(other.pid, 0)  # alive as far as a PID check can tell
+        (srv.data_dir / "server.json").write_text(json.dumps({**runtime, "pid": other.pid}))
+        status = srv.cli("status")
+        assert status.returncode == 1 and "not running" in status.stdout
+        assert srv.cli("env").returncode == 1
+        srv.start()  # `keyless up` agrees: nothing is running
+        assert srv.runtime["pid"] == srv.process.pid  # type: ignore[union-attr]
+        up = srv.cli("status")
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert f"pid {srv.process.pid}" in up.stdout  # type: ignore[union-attr]
+        assert srv.cli("env").returncode == 0
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_a_running_server_without_its_server_json_is_still_running(
+    new_server: Callable[..., KeylessServer],
+) -> None:
+    srv = new_server()
+    (srv.data_dir / "server.json").unlink()
+    second = srv.cli("up", "--https-port", "0", "--http-port", "0", timeout=60)
+    assert second.returncode == 1
+    assert "already running" in second.stderr
+    assert srv.process is not None and srv.process.poll() is None
+    status = srv.cli("status")
+    assert status.returncode == 1 and "not running" not in status.stdout
+    with srv.arm() as arm:  # the first server is untouched
+        assert arm.get("/subscriptions", params={"api-version": "2022-12-01"}).status_code == 200
+
+
+def test_kill_9_releases_the_instance_lock(new_server: Callable[..., KeylessServer]) -> None:
+    srv = new_server()
+    srv.kill9()
+    assert (srv.data_dir / "server.json").exists()  # left behind, and not believed
+    down = srv.cli("status")
+    assert down.returncode == 1 and "not running" in down.stdout
+    srv.start()
+    assert srv.cli("status").returncode == 0
+
+
+# --- the root key: only the first `keyless up` creates one --------------------------------------
+
+
+@pytest.mark.parametrize("exists", [False, True])
+def test_commands_refuse_a_data_dir_without_a_root_key(
+    new_server: Callable[..., KeylessServer], tmp_path: Path, exists: bool
+) -> None:
+    srv = new_server()
+    wrong = tmp_path / "not-an-instance"
+    if exists:
+        wrong.mkdir()
+    where = ("--data-dir", str(wrong))
+    for args in (
+        ("status", *where),
+        ("env", *where),
+        ("run", *where, "--", sys.executable, "-c", "print('ran')"),
+        ("group", "create", "-n", "rg-wrong", *where),
+        ("authority", "rotate-keys", *where),
+    ):
+        done = srv.cli(*args)
+        said = (done.stdout + done.stderr).replace("\n", " ")
+        assert done.returncode == 1, (args, said)
+        assert "root key" in said and "Traceback" not in said, (args, said)
+        assert "ran" not in done.stdout
+        # Nothing was created: no root key, no database, not even the directory.
+        assert (sorted(wrong.iterdir()) == []) if exists else not wrong.exists()
+    with srv.arm() as arm:  # and the real instance is untouched
+        groups = arm.get(
+            f"/subscriptions/{srv.subscription_id}/resourcegroups", params={"api-version": "2024-03-01"}
+        )
+    assert groups.json()["value"] == []
+
+
+def test_commands_refuse_when_the_root_key_is_gone(new_server: Callable[..., KeylessServer]) -> None:
+    srv = new_server()
+    root_key = srv.data_dir / "root.key"
+    kept = root_key.read_bytes()
+    root_key.unlink()
+    try:
+        for args in (("env",), ("group", "create", "-n", "rg-no-root-key")):
+            done = srv.cli(*args)
+            assert done.returncode == 1, (args, done.stdout, done.stderr)
+            assert "root key" in (done.stdout + done.stderr).replace("\n", " ")
+            assert not root_key.exists()
+    finally:
+        root_key.write_bytes(kept)
+        root_key.chmod(0o600)
+    assert srv.cli("env").returncode == 0
+    with srv.arm() as arm:
+        groups = arm.get(
+            f"/subscriptions/{srv.subscription_id}/resourcegroups", params={"api-version": "2024-03-01"}
+        )
+    assert groups.json()["value"] == []
+
+
+# --- `--as` needs the admin's credentials --------------------------------------------------------
+
+
+def test_run_and_env_as_a_workload_need_the_admin_credentials(
+    new_server: Callable[..., KeylessServer],
+) -> None:
+    srv = new_server()
+    for args in (
+        ("group", "create", "-n", "rg-as"),
+        ("vm", "create", "-g", "rg-as", "-n", "vm-as", "--assign-identity"),
+    ):
+        done = srv.cli(*args)
+        assert done.returncode == 0, done.stdout + done.stderr
+    ok = srv.cli("env", "--as", "vm-as")
+    assert ok.returncode == 0, ok.stderr
+    assert "workload:" in ok.stdout
+    admin_file = srv.data_dir / "admin.json"
+    kept = admin_file.read_bytes()
+    wrong_secret = json.dumps({**json.loads(kept), "clientSecret": "not-the-secret"})
+    try:
+        for state in ("missing", "wrong secret"):
+            if state == "missing":
+                admin_file.unlink()
+            else:
+                admin_file.write_text(wrong_secret)
+            env = srv.cli("env", "--as", "vm-as")
+            assert env.returncode == 1, (state, env.stdout)
+            assert "workload:" not in env.stdout and env.stdout == ""
+            ran = srv.cli("run", "--as", "vm-as", "--", sys.executable, "-c", "print('ran as the vm')")
+            assert ran.returncode == 1, (state, ran.stdout)
+            assert "ran as the vm" not in ran.stdout
+    finally:
+        admin_file.write_bytes(kept)
+    assert srv.cli("env", "--as", "vm-as").returncode == 0

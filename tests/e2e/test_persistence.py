@@ -6,6 +6,7 @@ import os
 import sqlite3
 import stat
 from collections.abc import Callable
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -109,6 +110,30 @@ def test_private_files_are_0600(new_server: Callable[..., KeylessServer]) -> Non
     assert len((srv.data_dir / "root.key").read_bytes()) == 32
 
 
+def _sqlite_files(srv: KeylessServer) -> list[Path]:
+    return [srv.data_dir / name for name in ("keyless.db", "keyless.db-wal", "keyless.db-shm")]
+
+
+def test_the_sqlite_database_and_its_wal_are_0600(new_server: Callable[..., KeylessServer]) -> None:
+    srv = new_server()
+    if srv.database_url is not None:
+        pytest.skip("PostgreSQL keeps its own files")
+    with srv.arm() as arm:  # some writes, so the write-ahead log is in use
+        create_group(arm, srv, "mode-rg")
+    for path in _sqlite_files(srv):
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        assert mode == 0o600, f"{path}: {oct(mode)}"
+    # A data directory an older version left readable is narrowed at the next start.
+    srv.stop()
+    for path in _sqlite_files(srv):
+        if path.exists():
+            path.chmod(0o644)
+    srv.start()
+    for path in _sqlite_files(srv):
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        assert mode == 0o600, f"{path}: {oct(mode)}"
+
+
 def test_secrets_are_not_stored_in_plaintext(new_server: Callable[..., KeylessServer]) -> None:
     srv = new_server()
     rows = _query(srv, "SELECT kid, private_key FROM signing_keys")
@@ -134,6 +159,8 @@ def test_the_root_key_is_needed_to_start(new_server: Callable[..., KeylessServer
     (srv.data_dir / "root.key").write_bytes(os.urandom(32))
     with pytest.raises(RuntimeError, match="exited"):
         srv.start()
+    log = srv.log()
+    assert "does not open any of this database's signing keys" in log and "Traceback" not in log
     (srv.data_dir / "root.key").write_bytes(original)
     srv.start()
     assert srv.admin_token()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import namedtuple
 from collections.abc import Iterator, Mapping
@@ -41,8 +42,31 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names; None for other databases and for in-memory SQLite."""
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def _make_private(path: Path) -> None:
+    """The database and its WAL and shared-memory files hold what root.key protects: 0600, like it.
+
+    The file is created 0600 before SQLite first opens it (SQLite then gives ``-wal`` and ``-shm``
+    the database file's mode); files an older version left readable are narrowed.
+    """
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for name in (path.name, path.name + "-wal", path.name + "-shm"):
+        with suppress(FileNotFoundError):
+            os.chmod(path.with_name(name), 0o600)
+
+
 def create_db_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
+        path = sqlite_file(url)
+        if path is not None:
+            _make_private(path)
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         _configure_sqlite(engine)
         return engine
