@@ -1,15 +1,47 @@
-"""Resource ids: parsing, formatting and the case-insensitive keys they are stored under."""
+"""Resource ids and scopes: THE parser both the resource manager and RBAC use, formatting, and the
+case-insensitive keys ids are stored and compared under.
+
+One string names one thing for every component: ``id_segments`` is the only split of a path, id
+or scope into segments, it changes nothing but dropping empty segments (no whitespace stripped, so
+``solo`` and ``solo\n`` are two names and never one scope), and it refuses over-long or over-deep
+input before any work is done on it.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Final
 
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+# The longest resource id or scope that can be stored (``resources.id_key``, ``role_assignments.scope``):
+# Azure documents no limit; its names are at most 260 characters and real ids far shorter.
+MAX_ID_LENGTH: Final = 1024
+# The longest request path or authorization scope: an id plus an extension resource's own segments
+# (``{id}/providers/Microsoft.Authorization/roleAssignments/{guid}``). Azure's front end refuses
+# URLs of about 8 KB with a 404; far below that, and every real path fits.
+MAX_PATH_LENGTH: Final = 2048
+# Segments of a path: a resource nested ten deep with an extension resource on it has about 30.
+MAX_ID_SEGMENTS: Final = 64
 
 
 def is_guid(value: str) -> bool:
-    return bool(_GUID.match(value))
+    """``8-4-4-4-12`` hex digits, the whole string (no braces, no trailing newline)."""
+    return _GUID.fullmatch(value) is not None
+
+
+def id_segments(value: str, *, max_length: int = MAX_PATH_LENGTH) -> list[str] | None:
+    """The ``/``-separated segments of a request path, resource id or scope, in their own spelling.
+
+    Empty segments are dropped (``/a//b/`` is ``/a/b``, as the resource manager routes it); nothing
+    else is changed. None when ``value`` is longer than ``max_length`` characters or has more than
+    ``MAX_ID_SEGMENTS`` segments (the length is checked before anything is split).
+    """
+    if len(value) > max_length:
+        return None
+    segments = [s for s in value.split("/") if s]
+    return segments if len(segments) <= MAX_ID_SEGMENTS else None
 
 
 @dataclass(frozen=True)
@@ -104,9 +136,10 @@ class ResourceId:
 
 
 def parse_resource_id(value: str) -> ResourceId | None:
-    """Parse a full resource id (subscription, group, or provider resource); None if malformed."""
-    parts = value.strip("/").split("/")
-    if len(parts) < 2 or parts[0].lower() != "subscriptions" or not parts[1]:
+    """Parse a full resource id (subscription, group, or provider resource); None if malformed or
+    longer than an id can be (``MAX_ID_LENGTH``). Segments are split by ``id_segments``."""
+    parts = id_segments(value, max_length=MAX_ID_LENGTH)
+    if parts is None or len(parts) < 2 or parts[0].lower() != "subscriptions":
         return None
     subscription = parts[1]
     rest = parts[2:]

@@ -15,18 +15,30 @@ if TYPE_CHECKING:
 
     from keyless.arm.engine import RequestContext, StoredResource
 
-# ARM's generic rule: at most 260 characters, none of <>%&:\?/ and no control characters.
-_GENERIC_NAME = re.compile(r"^[^<>%&:\\?/\x00-\x1f]{1,260}$")
+# ARM's generic rule: at most 260 characters, none of <>%&:\?/ and no control characters (C0, DEL, C1).
+_GENERIC_NAME = re.compile(r"[^<>%&:\\?/\x00-\x1f\x7f-\x9f]{1,260}")
 
 
 @dataclass(frozen=True)
 class NameRule:
+    """A resource type's name rule: ``pattern`` must match the WHOLE name (``fullmatch``, so a
+    trailing newline never passes a ``$``); ``description`` is the sentence ARM's error adds."""
+
     pattern: re.Pattern[str] = _GENERIC_NAME
     description: str = "It must be 1 to 260 characters and cannot contain '<>%&:\\?/' or control characters."
 
     def check(self, name: str, type_name: str) -> None:
-        if not self.pattern.match(name):
+        """Raise ARM's 400 ``InvalidResourceName`` unless ``pattern`` matches all of ``name``."""
+        if self.pattern.fullmatch(name) is None:
             raise errors.invalid_resource_name(name, type_name, self.description)
+
+
+@dataclass(frozen=True)
+class RawBody:
+    """A response body that is not JSON, as an action may answer (App Service's ``publishxml``)."""
+
+    content_type: str
+    data: bytes
 
 
 @dataclass(frozen=True)
@@ -59,6 +71,9 @@ class ResourceType:
     expose_etag: bool = False
     # What a creating PUT answers: 201, except where the real provider says 200 (App Service).
     create_status: int = 201
+    # A successful write is answered only this many seconds after it commits: the time the real
+    # service keeps such a write in flight (federated identity credentials: a write lease).
+    settle_seconds: float = 0.0
     name_rule: NameRule = field(default_factory=NameRule)
     actions: dict[str, ActionHandler] = field(default_factory=dict)
 
@@ -98,3 +113,8 @@ class ResourceType:
 
     def render_properties(self, resource: StoredResource) -> dict[str, Any]:
         return dict(resource.document.get("properties") or {})
+
+    def implicit(self, conn: sa.Connection, rid: ResourceId) -> dict[str, Any] | None:
+        """The GET body of a resource that exists whenever its parent does, when none is stored
+        (App Service's ``sites/{name}/config/web``); None: there is none (404)."""
+        return None

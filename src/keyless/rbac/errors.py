@@ -35,6 +35,12 @@ def authorization_failed(object_id: str, action: str, scope: str, *, condition: 
     return ArmError(403, "AuthorizationFailed", message)
 
 
+def _shown(value: str, limit: int = 200) -> str:
+    """A caller's value as an error message echoes it: whole when short, else its start (an error
+    about an over-long input must not be as long as the input)."""
+    return value if len(value) <= limit else value[:limit] + "..."
+
+
 def _compact(guid: str) -> str:
     return guid.replace("-", "").lower()
 
@@ -43,18 +49,20 @@ def invalid_role_assignment_id(name: str) -> ArmError:
     return ArmError(
         400,
         "InvalidRoleAssignmentId",
-        f"The role assignment ID '{name}' is not valid. The role assignment ID must be a GUID.",
+        f"The role assignment ID '{_shown(name)}' is not valid. The role assignment ID must be a GUID.",
     )
 
 
 def invalid_principal_id(value: str) -> ArmError:
     return ArmError(
-        400, "InvalidPrincipalId", f"The Principal ID '{value}' is not valid. Principal ID must be a GUID."
+        400,
+        "InvalidPrincipalId",
+        f"The Principal ID '{_shown(value)}' is not valid. Principal ID must be a GUID.",
     )
 
 
 def invalid_role_definition_id(value: str) -> ArmError:
-    return ArmError(400, "InvalidRoleDefinitionId", f"The role definition ID '{value}' is not valid.")
+    return ArmError(400, "InvalidRoleDefinitionId", f"The role definition ID '{_shown(value)}' is not valid.")
 
 
 def role_definition_does_not_exist(guid: str, status: int = 400) -> ArmError:
@@ -91,7 +99,7 @@ def invalid_principal_type(given: str) -> ArmError:
     return ArmError(
         400,
         "InvalidPrincipalType",
-        f"The principal type '{given}' is not valid. Valid values are 'User', 'Group', "
+        f"The principal type '{_shown(given)}' is not valid. Valid values are 'User', 'Group', "
         "'ServicePrincipal', 'ForeignGroup' and 'Device'.",
     )
 
@@ -172,13 +180,34 @@ def invalid_assignable_scope(scope: str) -> ArmError:
     )
 
 
+def invalid_role_assignment_condition() -> ArmError:
+    """400 ``InvalidRoleAssignmentCondition`` "The given role assignment condition is invalid.":
+    a condition that does not parse, or a ``conditionVersion`` other than 2.0 (azure-docs
+    ``conditions-troubleshoot.md``; MicrosoftDocs/azure-docs#119449).  Azure's text names no reason."""
+    return ArmError(400, "InvalidRoleAssignmentCondition", "The given role assignment condition is invalid.")
+
+
 def invalid_role_definition(detail: str) -> ArmError:
     return ArmError(400, "InvalidRoleDefinition", detail)
 
 
+def invalid_action_or_not_action(pattern: str, problem: str) -> ArmError:
+    """A role's action pattern Azure would refuse: 400 ``InvalidActionOrNotAction``, worded as ARM's
+    "'{action}' does not match any of the actions supported by the providers." (captures quoted in
+    MicrosoftDocs/azure-docs#74428 and third-party tooling).  Azure documents no separate code for
+    DataActions, so the same code serves all four lists."""
+    return ArmError(400, "InvalidActionOrNotAction", f"'{_shown(pattern)}' {problem}.")
+
+
+def invalid_action(action: str, problem: str) -> ArmError:
+    """The code is Keyless's (explain is Keyless's own operation): the action is not an action."""
+    return ArmError(400, "InvalidAction", f"The action '{_shown(action)}' {problem}.")
+
+
 def invalid_scope(scope: str) -> ArmError:
-    """The code is Keyless's: the scope is not a subscription, resource group or resource id."""
-    return ArmError(400, "InvalidScope", f"The scope '{scope}' is not valid.")
+    """The code is Keyless's: the scope is not a subscription, resource group or resource id, or it
+    is longer or deeper than any id can be (``keyless.arm.ids``)."""
+    return ArmError(400, "InvalidScope", f"The scope '{_shown(scope)}' is not valid.")
 
 
 def invalid_filter(value: str) -> ArmError:
@@ -186,7 +215,7 @@ def invalid_filter(value: str) -> ArmError:
     return ArmError(
         400,
         "InvalidFilter",
-        f"The filter '{value}' is not supported. Supported: atScope(), principalId eq '{{id}}', "
+        f"The filter '{_shown(value)}' is not supported. Supported: atScope(), principalId eq '{{id}}', "
         "assignedTo('{id}'), roleName eq '{name}', type eq 'BuiltInRole'|'CustomRole', combined with 'and'.",
     )
 

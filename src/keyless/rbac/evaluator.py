@@ -16,21 +16,35 @@ Semantics implemented here (each rule is also noted where it is enforced):
   non-empty condition therefore never grants; a deny assignment with a condition always applies.
   Unknown means "no" for grants and "yes" for denies: the evaluator never allows by mistake.
 
-Everything is comparison-insensitive to case (scopes, actions, principal ids, role GUIDs).
-Standard library only; no I/O.
+Everything is comparison-insensitive to case (scopes, actions, principal ids, role GUIDs), and
+nothing else is folded.  Scopes and action patterns are handled by ``keyless.rbac.matching``
+(re-exported here): one id parser shared with the resource manager, bounded inputs, linear
+wildcard matching.  Every memo here is bounded by size too.  No I/O.
 """
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Final, Literal
+
+from keyless.rbac.matching import (
+    MAX_ACTION_LENGTH,
+    PatternSet,
+    ScopeOutOfBounds,
+    action_matches,
+    ancestor_index,
+    is_at_or_below,
+    normalize_scope,
+    parent_scope,
+    pattern_problem,
+    scope_ancestors,
+)
 
 __all__ = [
     "EVERYONE_PRINCIPAL_ID",
+    "MAX_ACTION_LENGTH",
     "SUPPORTED_CONDITION_VERSION",
     "AppliedDenyAssignment",
     "AuthorizationIndex",
@@ -43,10 +57,12 @@ __all__ = [
     "RoleAssignment",
     "RoleDefinition",
     "RoleType",
+    "ScopeOutOfBounds",
     "action_matches",
     "is_at_or_below",
     "normalize_scope",
     "parent_scope",
+    "pattern_problem",
     "role_assignable_at",
     "role_definition_id",
     "role_key",
@@ -60,8 +76,9 @@ ROLE_DEFINITION_ID_PREFIX: Final = "/providers/Microsoft.Authorization/roleDefin
 RoleType = Literal["BuiltInRole", "CustomRole"]
 DecisionKind = Literal["allowed", "denied_by_deny_assignment", "not_granted"]
 
-_CACHE_SIZE: Final = 1 << 16
-_ROLE_MEMO_LIMIT: Final = 4096
+# Verdicts (role, action) remembered per index, in all; actions longer than this are not remembered.
+_VERDICT_MEMO_ENTRIES: Final = 1 << 16
+_VERDICT_MEMO_ACTION: Final = 256
 
 
 # --------------------------------------------------------------------------------------------------
@@ -117,120 +134,14 @@ class DenyAssignment:
 
 
 def role_definition_id(name: str) -> str:
-    """Tenant-level role definition id, as ARM returns it in responses."""
+    """Tenant-level role definition id (``/providers/Microsoft.Authorization/roleDefinitions/{name}``);
+    under a subscription ARM answers it prefixed with ``/subscriptions/{s}`` (``keyless.rbac.arm``)."""
     return ROLE_DEFINITION_ID_PREFIX + name
 
 
 def role_key(role_definition: str) -> str:
     """Comparison key of a role: its GUID, lower-cased.  Accepts a GUID or a full definition id."""
-    return role_definition.rstrip("/").rsplit("/", 1)[-1].strip().lower()
-
-
-# --------------------------------------------------------------------------------------------------
-# Scopes
-# --------------------------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=_CACHE_SIZE)
-def normalize_scope(scope: str) -> str:
-    """Comparison form of a scope: lower-case, one leading '/', no empty or trailing segments.
-
-    ARM ids are case-insensitive (``resourceGroups`` == ``resourcegroups``), so lower-casing is enough.
-    """
-    segments = [s for s in scope.strip().lower().split("/") if s]
-    return "/" + "/".join(segments)
-
-
-@lru_cache(maxsize=_CACHE_SIZE)
-def scope_ancestors(scope: str) -> tuple[str, ...]:
-    """The normalized scope itself, then every enclosing scope, nearest first, ending with '/'.
-
-    A ``/providers/{namespace}`` pair is not a scope by itself; every other segment pair is
-    (``subscriptions/{id}``, ``resourceGroups/{name}``, ``{type}/{name}``), so a child resource's
-    parent is the ``{type}/{name}`` above it and an extension resource's parent is the scope it
-    extends.  Management-group hierarchy is unknown here, so a subscription's parent is '/'.
-    """
-    normalized = normalize_scope(scope)
-    segments = normalized.split("/")[1:] if normalized != "/" else []
-    boundaries: list[int] = []
-    i, n = 0, len(segments)
-    while i < n:
-        if segments[i] == "providers":
-            i += 2  # skip "providers/{namespace}": not a scope boundary
-            continue
-        i += 2  # "subscriptions/{id}", "resourcegroups/{name}" or "{type}/{name}"
-        if i < n:
-            boundaries.append(i)
-    chain = [normalized]
-    chain.extend("/" + "/".join(segments[:b]) for b in reversed(boundaries))
-    if normalized != "/":
-        chain.append("/")
-    return tuple(chain)
-
-
-@lru_cache(maxsize=_CACHE_SIZE)
-def _ancestor_index(scope: str) -> dict[str, int]:
-    """Maps each ancestor of ``scope`` to its distance (0 = the scope itself).  Do not mutate."""
-    return {s: i for i, s in enumerate(scope_ancestors(scope))}
-
-
-def parent_scope(scope: str) -> str | None:
-    """The nearest enclosing scope (normalized), or None for '/'."""
-    chain = scope_ancestors(scope)
-    return chain[1] if len(chain) > 1 else None
-
-
-def is_at_or_below(scope: str, ancestor: str) -> bool:
-    """True when ``scope`` equals ``ancestor`` or lies inside it (segment-aware, case-insensitive)."""
-    return normalize_scope(ancestor) in _ancestor_index(scope)
-
-
-# --------------------------------------------------------------------------------------------------
-# Action patterns
-# --------------------------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=_CACHE_SIZE)
-def _wildcard_regex(pattern_lower: str) -> re.Pattern[str]:
-    # '*' matches any run of characters, '/' included; it may occur anywhere and several times.
-    return re.compile(".*".join(re.escape(part) for part in pattern_lower.split("*")), re.DOTALL)
-
-
-def action_matches(pattern: str, action: str) -> bool:
-    """Azure action pattern match: case-insensitive, ``*`` = any characters (including '/')."""
-    p, a = pattern.strip().lower(), action.strip().lower()
-    if "*" not in p:
-        return p == a
-    return _wildcard_regex(p).fullmatch(a) is not None
-
-
-class _PatternSet:
-    """A compiled list of action patterns; reports the first pattern (original spelling) that matches."""
-
-    __slots__ = ("_exact", "_wild")
-
-    def __init__(self, patterns: Iterable[str]) -> None:
-        exact: dict[str, str] = {}
-        wild: list[tuple[str, re.Pattern[str]]] = []
-        for pattern in patterns:
-            low = pattern.strip().lower()
-            if not low:
-                continue
-            if "*" in low:
-                wild.append((pattern, _wildcard_regex(low)))
-            else:
-                exact.setdefault(low, pattern)
-        self._exact = exact
-        self._wild = tuple(wild)
-
-    def first_match(self, action_lower: str) -> str | None:
-        hit = self._exact.get(action_lower)
-        if hit is not None:
-            return hit
-        for original, rx in self._wild:
-            if rx.fullmatch(action_lower) is not None:
-                return original
-        return None
+    return role_definition.rstrip("/").rsplit("/", 1)[-1].lower()
 
 
 def _condition_problem(condition: str | None, version: str | None) -> str | None:
@@ -247,10 +158,10 @@ class _CompiledBlock:
     __slots__ = ("actions", "condition_problem", "data_actions", "not_actions", "not_data_actions")
 
     def __init__(self, permission: Permission) -> None:
-        self.actions = _PatternSet(permission.actions)
-        self.not_actions = _PatternSet(permission.not_actions)
-        self.data_actions = _PatternSet(permission.data_actions)
-        self.not_data_actions = _PatternSet(permission.not_data_actions)
+        self.actions = PatternSet(permission.actions)
+        self.not_actions = PatternSet(permission.not_actions)
+        self.data_actions = PatternSet(permission.data_actions)
+        self.not_data_actions = PatternSet(permission.not_data_actions)
         self.condition_problem = _condition_problem(permission.condition, permission.condition_version)
 
 
@@ -307,28 +218,54 @@ def _evaluate_blocks(
 
 
 class _CompiledRole:
-    __slots__ = ("blocks", "definition", "memo_control", "memo_data")
+    __slots__ = ("blocks", "definition")
 
     def __init__(self, definition: RoleDefinition) -> None:
         self.definition = definition
         self.blocks = tuple(_CompiledBlock(p) for p in definition.permissions)
-        self.memo_control: dict[str, _Verdict] = {}
-        self.memo_data: dict[str, _Verdict] = {}
 
     def verdict(self, action_lower: str, data_action: bool) -> _Verdict:
-        memo = self.memo_data if data_action else self.memo_control
-        hit = memo.get(action_lower)
-        if hit is None:
-            hit = _evaluate_blocks(self.blocks, action_lower, data_action, conditional_applies=False)
-            if len(memo) >= _ROLE_MEMO_LIMIT:
-                memo.clear()
-            memo[action_lower] = hit
-        return hit
+        return _evaluate_blocks(self.blocks, action_lower, data_action, conditional_applies=False)
+
+
+class _VerdictMemo:
+    """Remembered role verdicts of one index: action -> {compiled role: verdict}, per plane.
+
+    Keyed by the compiled role object, so a replaced role's verdicts are never reused.  Bounded in
+    all (``_VERDICT_MEMO_ENTRIES`` entries, actions up to ``_VERDICT_MEMO_ACTION`` characters: about
+    11 MiB at most with tracemalloc, whatever actions callers send) and emptied when full; the
+    count is kept without a lock, so it is approximate, never unbounded.
+    """
+
+    __slots__ = ("_count", "control", "data")
+
+    def __init__(self) -> None:
+        self.control: dict[str, dict[_CompiledRole, _Verdict]] = {}
+        self.data: dict[str, dict[_CompiledRole, _Verdict]] = {}
+        self._count = 0
+
+    def for_action(self, action_lower: str, data_action: bool) -> dict[_CompiledRole, _Verdict]:
+        """The verdicts remembered for this action (a throwaway dict when it is not remembered)."""
+        table = self.data if data_action else self.control
+        memo = table.get(action_lower)
+        if memo is None:
+            memo = {}
+            if len(action_lower) <= _VERDICT_MEMO_ACTION:
+                self.counted()
+                table = self.data if data_action else self.control
+                table[action_lower] = memo
+        return memo
+
+    def counted(self) -> None:
+        """Count one more entry; empty everything when the bound is reached."""
+        self._count += 1
+        if self._count > _VERDICT_MEMO_ENTRIES:
+            self.control, self.data, self._count = {}, {}, 0
 
 
 def role_assignable_at(role: RoleDefinition, scope: str) -> bool:
     """True when ``role`` may be assigned at ``scope``: "/" means anywhere, else at/below a listed scope."""
-    chain = _ancestor_index(scope)
+    chain = ancestor_index(scope)
     return any(normalize_scope(s) in chain for s in role.assignable_scopes)
 
 
@@ -507,6 +444,7 @@ class AuthorizationIndex:
         self._by_principal: dict[str, tuple[_IndexedAssignment, ...]] = {}
         self._denies: dict[str, _IndexedDeny] = {}
         self._denies_by_scope: dict[str, tuple[_IndexedDeny, ...]] = {}
+        self._verdicts = _VerdictMemo()
 
     @classmethod
     def from_records(
@@ -646,9 +584,13 @@ class AuthorizationIndex:
         explain: bool,
     ) -> Decision:
         callers = _principal_set(principal_ids)
-        action_lower = action.strip().lower()
+        action_lower = action.lower()
         # An assignment or deny applies when its scope is the target scope or one of its ancestors.
-        ancestry = _ancestor_index(scope)
+        ancestry = ancestor_index(scope)
+        memo = self._verdicts
+        verdicts = (memo.data if data_action else memo.control).get(action_lower)  # the hot path
+        if verdicts is None:
+            verdicts = memo.for_action(action_lower, data_action)
 
         # 1. Deny assignments take precedence over any grant.
         denies: list[AppliedDenyAssignment] = []
@@ -686,7 +628,7 @@ class AuthorizationIndex:
                 if at is None:
                     # Not applicable here; in explain mode report it only if it would otherwise grant.
                     if explain and compiled is not None and ia.condition_problem is None:
-                        v = compiled.verdict(action_lower, data_action)
+                        v = verdicts.get(compiled) or compiled.verdict(action_lower, data_action)
                         if v.covers:
                             reason = (
                                 f"role grants via '{v.pattern}', but assignment scope "
@@ -706,7 +648,11 @@ class AuthorizationIndex:
                         )
                     continue
                 role_name = compiled.definition.role_name
-                v = compiled.verdict(action_lower, data_action)
+                remembered = verdicts.get(compiled)
+                if remembered is None:
+                    remembered = verdicts[compiled] = compiled.verdict(action_lower, data_action)
+                    self._verdicts.counted()
+                v = remembered
                 if not v.covers or v.pattern is None:
                     if explain:
                         miss = NonMatchingAssignment(ia.assignment, role_name, True, inherited, v.reason)
@@ -758,7 +704,7 @@ class AuthorizationIndex:
         API reports role permissions only).
         """
         callers = _principal_set(principal_ids)
-        ancestry = _ancestor_index(scope)
+        ancestry = ancestor_index(scope)
         found: list[tuple[int, str, _IndexedAssignment]] = []
         for principal in callers:
             for ia in self._by_principal.get(principal, ()):
