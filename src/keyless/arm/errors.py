@@ -182,5 +182,10 @@ def bad_request(message: str, code: str = "BadRequest", target: str | None = Non
     return ArmError(400, code, message, target=target)
 
 
+def invalid_url() -> ArmError:
+    """A URL no resource can answer: a NUL in its path or query (400, as Azure's front end answers)."""
+    return ArmError(400, "BadRequest", "Bad Request - Invalid URL: the request URL contains a NUL character.")
+
+
 def no_route(path: str) -> ArmError:
     return ArmError(404, "NotFound", f"No HTTP resource was found that matches the request URI '{path}'.")

@@ -15,6 +15,8 @@ from keyless.authority import principals
 from keyless.store.tables import resources
 
 UAMI_TYPE_KEY = "microsoft.managedidentity/userassignedidentities"
+# The longest resource id the store keeps (the ``resources.id_key`` column).
+MAX_RESOURCE_ID = 1024
 
 _TYPES = {
     "none": (False, False),
@@ -24,37 +26,87 @@ _TYPES = {
 }
 
 
+# Azure answers one spelling, whatever the request said (case, spaces): the enum values of the
+# specs (ResourceIdentityType in Microsoft.Compute, ManagedServiceIdentityType in Microsoft.Web and
+# common-types), with ", " between the two kinds.  az compares GET results with exactly
+# "SystemAssigned, UserAssigned": an echoed "SystemAssigned,UserAssigned" made `az vm identity
+# remove --identities X` drop the system-assigned identity too (az-cli.md, row 84).
+_CANONICAL: dict[tuple[bool, bool], str] = {
+    (False, False): "None",
+    (True, False): "SystemAssigned",
+    (False, True): "UserAssigned",
+    (True, True): "SystemAssigned, UserAssigned",
+}
+
+
+def check_identity_request(value: Any) -> dict[str, Any] | None:
+    """The ``identity`` of a request body with every field's type checked (before anything reads it).
+
+    ``{"type": str, "userAssignedIdentities": {id: object | null} | null}``; null or absent is
+    None. Raises ARM's 400 ``InvalidRequestContent`` for a value of the wrong type.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise errors.invalid_request_content("Error converting value to type 'Identity'. Path 'identity'.")
+    kind = value.get("type")
+    if kind is not None and not isinstance(kind, str):
+        raise errors.invalid_request_content("Error converting value to type 'string'. Path 'identity.type'.")
+    asked = value.get("userAssignedIdentities")
+    if asked is not None and not isinstance(asked, dict):
+        raise errors.invalid_request_content(
+            "Error converting value to type 'Dictionary[string,UserAssignedIdentity]'. "
+            "Path 'identity.userAssignedIdentities'."
+        )
+    if any(entry is not None and not isinstance(entry, dict) for entry in (asked or {}).values()):
+        raise errors.invalid_request_content(
+            "Error converting value to type 'UserAssignedIdentity'. Path 'identity.userAssignedIdentities'."
+        )
+    return value
+
+
 def _parse_type(value: Any) -> tuple[bool, bool, str]:
     if not isinstance(value, str):
-        raise errors.invalid_request_content("identity.type must be a string")
-    spelled = value.strip()
-    flags = _TYPES.get(spelled.replace(" ", "").lower())
+        raise errors.invalid_request_content("Error converting value to type 'string'. Path 'identity.type'.")
+    # Bounded before any work: the longest spelling is 29 characters.
+    flags = _TYPES.get(value.replace(" ", "").lower()) if len(value) <= 64 else None
     if flags is None:
+        shown = value if len(value) <= 64 else value[:64] + "..."
         raise errors.bad_request(
-            f"The identity type '{value}' is invalid. The supported identity types are 'None', "
+            f"The identity type '{shown}' is invalid. The supported identity types are 'None', "
             "'SystemAssigned', 'UserAssigned' and 'SystemAssigned, UserAssigned'.",
             code="InvalidIdentityType",
             target="identity.type",
         )
-    canonical = {
-        (False, False): "None",
-        (True, False): "SystemAssigned",
-        (False, True): "UserAssigned",
-        # Echo the spelling the client used: Compute uses the space, newer providers do not.
-        (True, True): "SystemAssigned, UserAssigned" if " " in spelled else "SystemAssigned,UserAssigned",
-    }[flags]
-    return flags[0], flags[1], canonical
+    return flags[0], flags[1], _CANONICAL[flags]
 
 
-def _user_assigned_entry(conn: sa.Connection, owner: ResourceId, uami_id: str) -> tuple[str, dict[str, str]]:
-    parsed = parse_resource_id(uami_id)
+def canonical_identity(identity: dict[str, Any]) -> dict[str, Any]:
+    """``identity`` with its ``type`` in Azure's spelling (for documents stored before Keyless
+    answered canonically); the same dict when it already is."""
+    kind = identity.get("type")
+    flags = _TYPES.get(kind.replace(" ", "").lower()) if isinstance(kind, str) else None
+    if flags is None or _CANONICAL[flags] == kind:
+        return identity
+    return {**identity, "type": _CANONICAL[flags]}
+
+
+def parse_user_assigned_id(uami_id: str) -> ResourceId:
+    """A user-assigned identity's resource id, or ARM's 400 ``InvalidUserAssignedIdentity``."""
+    parsed = parse_resource_id(uami_id) if len(uami_id) <= MAX_RESOURCE_ID else None
     if parsed is None or parsed.type_key != UAMI_TYPE_KEY or len(parsed.names) != 1:
+        shown = uami_id if len(uami_id) <= MAX_RESOURCE_ID else uami_id[:MAX_RESOURCE_ID] + "..."
         raise errors.bad_request(
-            f"The user-assigned identity '{uami_id}' is not a valid resource id of type "
+            f"The user-assigned identity '{shown}' is not a valid resource id of type "
             "'Microsoft.ManagedIdentity/userAssignedIdentities'.",
             code="InvalidUserAssignedIdentity",
             target="identity.userAssignedIdentities",
         )
+    return parsed
+
+
+def _user_assigned_entry(conn: sa.Connection, owner: ResourceId, uami_id: str) -> tuple[str, dict[str, str]]:
+    parsed = parse_user_assigned_id(uami_id)
     row = conn.execute(
         sa.select(resources.c.resource_id, resources.c.document).where(resources.c.id_key == parsed.key)
     ).first()
@@ -86,12 +138,10 @@ def apply_identity(
         if merge or current is None:
             return current
         requested = {"type": "None"}
-    if not isinstance(requested, dict):
-        raise errors.invalid_request_content("identity must be an object")
+    requested = check_identity_request(requested)
+    assert requested is not None
     want_system, want_user, spelled = _parse_type(requested.get("type", "None"))
-    asked = requested.get("userAssignedIdentities")
-    if asked is not None and not isinstance(asked, dict):
-        raise errors.invalid_request_content("identity.userAssignedIdentities must be an object")
+    asked: dict[str, Any] | None = requested.get("userAssignedIdentities")
 
     existing_user: dict[str, dict[str, str]] = dict((current or {}).get("userAssignedIdentities") or {})
     user: dict[str, dict[str, str]] = dict(existing_user) if merge else {}
@@ -102,10 +152,6 @@ def apply_identity(
             if old is not None:
                 user.pop(old, None)
             continue
-        if not isinstance(value, dict):
-            raise errors.invalid_request_content(
-                f"identity.userAssignedIdentities['{uami_id}'] must be an object"
-            )
         stored_id, entry = _user_assigned_entry(conn, rid, uami_id)
         old = by_key.pop(uami_id.lower(), None)
         if old is not None:
