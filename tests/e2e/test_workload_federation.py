@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,6 @@ import httpx
 import pytest
 
 from tests.e2e.workload_helpers import (
-    JWT_BEARER,
     LOGIN,
     MSI_API,
     Unique,
@@ -25,6 +25,7 @@ from tests.e2e.workload_helpers import (
     cli_ok,
     create_group,
     create_identity,
+    exchange_assertion,
     parse_env_output,
     published_kids,
     run_json,
@@ -32,6 +33,8 @@ from tests.e2e.workload_helpers import (
 from tests.keyless_server import KeylessServer
 
 EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"
+ISSUER_TYPE = "Keyless.Workload/oidcIssuers"
+ISSUER_API = "2026-11-01"
 GITHUB = "https://token.actions.githubusercontent.com"
 
 PROGRAM = """
@@ -77,11 +80,11 @@ def test_federated_workload_runs_unchanged_programs(server: KeylessServer, uniqu
         subject,
     )
     fic = _get(server, _fic_id(uami, "local"))
-    assert fic["properties"] == {
-        "issuer": f"{LOGIN}/{server.tenant_id}/keyless/workload",
-        "subject": subject,
-        "audiences": [EXCHANGE_AUDIENCE],
-    }
+    # `federate` made the group's Keyless OIDC issuer, and the credential trusts its URL.
+    issuer = _get(server, _issuer_id(server, group), ISSUER_API)
+    issuer_url = issuer["properties"]["issuerURL"]
+    assert re.fullmatch(rf"{LOGIN}/{server.tenant_id}/keyless/issuers/[0-9a-f]{{32}}", issuer_url)
+    assert fic["properties"] == {"issuer": issuer_url, "subject": subject, "audiences": [EXCHANGE_AUDIENCE]}
 
     out = run_json(server, PROGRAM, "--as", uami["name"], "--federated")
     env = out.pop("env")
@@ -91,7 +94,7 @@ def test_federated_workload_runs_unchanged_programs(server: KeylessServer, uniqu
     assert env["AZURE_CLIENT_SECRET"] is None and env["IDENTITY_ENDPOINT"] is None
     # The assertion file holds Keyless's workload issuer's JWT for the credential's subject...
     assertion = claims(out.pop("file").strip())
-    assert assertion["iss"] == f"{LOGIN}/{server.tenant_id}/keyless/workload"
+    assert assertion["iss"] == issuer_url
     assert assertion["sub"] == subject
     assert assertion["aud"] == EXCHANGE_AUDIENCE
     # ...and `keyless run` removes it when the program ends.
@@ -151,45 +154,39 @@ def test_federated_env_and_missing_credential(server: KeylessServer, unique: Uni
     result = server.run_python("print('ran')", "--as", untrusted["name"], "--federated")
     assert result.returncode == 1
     assert "ran" not in result.stdout
-    assert "no federated credential trusting Keyless's workload issuer" in " ".join(result.stderr.split())
-    # Nor can Keyless issue an assertion as some other issuer.
+    assert "no federated credential trusting a Keyless OIDC issuer" in " ".join(result.stderr.split())
+    # A credential mints nothing itself (only an issuer resource does, for those with rights on it).
     with server.arm() as arm:
         r = arm.post(f"{_fic_id(untrusted, 'github')}/issueAssertion", params={"api-version": MSI_API})
-    assert r.status_code == 400, r.text
-    assert r.json()["error"]["code"] == "BadRequest"
-    assert "assertion" not in r.json()
+    assert r.status_code == 404, r.text
+    assert "assertion" not in r.text
 
 
 # --- the token endpoint's refusals ------------------------------------------------------------
 
 
-def _get(server: KeylessServer, path: str) -> dict[str, Any]:
+def _get(server: KeylessServer, path: str, api_version: str = MSI_API) -> dict[str, Any]:
     with server.arm() as arm:
-        r = arm.get(path, params={"api-version": MSI_API})
+        r = arm.get(path, params={"api-version": api_version})
     assert r.status_code == 200, r.text
     body: dict[str, Any] = r.json()
     return body
 
 
-def _issue_assertion(server: KeylessServer, fic_id: str) -> str:
+def _issuer_id(server: KeylessServer, group: str, name: str = "keyless-workload") -> str:
+    return f"/subscriptions/{server.subscription_id}/resourceGroups/{group}/providers/{ISSUER_TYPE}/{name}"
+
+
+def _issue_assertion(server: KeylessServer, group: str, subject: str) -> str:
+    """A token of the group's Keyless OIDC issuer for ``subject``, minted as the admin."""
     with server.arm() as arm:
-        r = arm.post(f"{fic_id}/issueAssertion", params={"api-version": "2024-11-30"})
-    assert r.status_code == 200, r.text
-    return str(r.json()["assertion"])
-
-
-def _exchange(server: KeylessServer, client_id: str, assertion: str) -> httpx.Response:
-    with server.client() as http:
-        return http.post(
-            f"{LOGIN}/{server.tenant_id}/oauth2/v2.0/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": client_id,
-                "scope": "https://management.azure.com/.default",
-                "client_assertion_type": JWT_BEARER,
-                "client_assertion": assertion,
-            },
+        r = arm.post(
+            f"{_issuer_id(server, group)}/issueToken",
+            params={"api-version": ISSUER_API},
+            json={"subject": subject},
         )
+    assert r.status_code == 200, r.text
+    return str(r.json()["token"])
 
 
 def _assert_refused(r: httpx.Response, status: int, error: str, code: int) -> None:
@@ -228,14 +225,14 @@ def federation(server: KeylessServer) -> dict[str, Any]:
         ]
         cli_ok(server, *args, *(["--issuer", issuer] if issuer else []))
         made[key] = uami
-    made["assertion a"] = _issue_assertion(server, _fic_id(made["a"], "fic"))
-    made["assertion b"] = _issue_assertion(server, _fic_id(made["b"], "fic"))
+    made["assertion a"] = _issue_assertion(server, group, f"subject-a-{suffix}")
+    made["assertion b"] = _issue_assertion(server, group, f"subject-b-{suffix}")
     return made
 
 
 def test_matching_assertion_is_exchanged(server: KeylessServer, federation: dict[str, Any]) -> None:
     """The control for the refusals below: A's own assertion gets A's token."""
-    r = _exchange(server, federation["a"]["properties"]["clientId"], federation["assertion a"])
+    r = exchange_assertion(server, federation["a"]["properties"]["clientId"], federation["assertion a"])
     assert r.status_code == 200, r.text
     token = claims(r.json()["access_token"])
     assert token["oid"] == federation["a"]["properties"]["principalId"]
@@ -244,7 +241,7 @@ def test_matching_assertion_is_exchanged(server: KeylessServer, federation: dict
 
 def test_assertion_for_another_subject_is_700213(server: KeylessServer, federation: dict[str, Any]) -> None:
     """B's assertion (same issuer, B's subject) presented for A."""
-    r = _exchange(server, federation["a"]["properties"]["clientId"], federation["assertion b"])
+    r = exchange_assertion(server, federation["a"]["properties"]["clientId"], federation["assertion b"])
     _assert_refused(r, 400, "invalid_client", 700213)
 
 
@@ -252,7 +249,7 @@ def test_assertion_from_an_untrusted_issuer_is_700211(
     server: KeylessServer, federation: dict[str, Any]
 ) -> None:
     """G trusts only GitHub's issuer; a Keyless assertion is from an issuer G does not trust."""
-    r = _exchange(server, federation["g"]["properties"]["clientId"], federation["assertion a"])
+    r = exchange_assertion(server, federation["g"]["properties"]["clientId"], federation["assertion a"])
     _assert_refused(r, 400, "invalid_client", 700211)
 
 
@@ -261,7 +258,7 @@ def test_tampered_assertion_is_700027(server: KeylessServer, federation: dict[st
     middle = len(signature) // 2
     flipped = "A" if signature[middle] != "A" else "B"
     tampered = f"{head}.{payload}.{signature[:middle]}{flipped}{signature[middle + 1 :]}"
-    r = _exchange(server, federation["a"]["properties"]["clientId"], tampered)
+    r = exchange_assertion(server, federation["a"]["properties"]["clientId"], tampered)
     _assert_refused(r, 401, "invalid_client", 700027)
 
 
@@ -271,5 +268,5 @@ def test_forged_subject_is_700027(server: KeylessServer, federation: dict[str, A
     body = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     body["sub"] = claims(federation["assertion b"])["sub"]
     forged = base64.urlsafe_b64encode(json.dumps(body).encode()).rstrip(b"=").decode()
-    r = _exchange(server, federation["b"]["properties"]["clientId"], f"{head}.{forged}.{signature}")
+    r = exchange_assertion(server, federation["b"]["properties"]["clientId"], f"{head}.{forged}.{signature}")
     _assert_refused(r, 401, "invalid_client", 700027)

@@ -254,3 +254,18 @@ def assert_arm_rejects(srv: KeylessServer, token: str, group: str) -> None:
     assert r.status_code == 401, r.text
     assert r.json()["error"]["code"] == "InvalidAuthenticationToken", r.text
     assert r.headers["www-authenticate"].startswith("Bearer ")
+
+
+def exchange_assertion(srv: KeylessServer, client_id: str, assertion: str) -> httpx.Response:
+    """A federated exchange at the token endpoint (client credentials with a jwt-bearer assertion)."""
+    with srv.client() as http:
+        return http.post(
+            f"{LOGIN}/{srv.tenant_id}/oauth2/v2.0/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": client_id,
+                "scope": "https://management.azure.com/.default",
+                "client_assertion_type": JWT_BEARER,
+                "client_assertion": assertion,
+            },
+        )
