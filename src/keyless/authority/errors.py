@@ -100,6 +100,17 @@ def invalid_scope_format(scope: str) -> OAuthError:
     )
 
 
+def invalid_scope(scope: str) -> OAuthError:
+    """AADSTS70011, Entra's text (Azure/azure-sdk-for-net#9076): several resources in one request."""
+    return OAuthError(
+        400,
+        "invalid_scope",
+        70011,
+        "The provided request must include a 'scope' input parameter. The provided value for the input "
+        f"parameter 'scope' is not valid. The scope {scope} is not valid.",
+    )
+
+
 def resource_not_found(resource: str, tenant: str) -> OAuthError:
     return OAuthError(
         400,
@@ -115,3 +126,8 @@ def invalid_client_assertion(reason: str) -> OAuthError:
     return OAuthError(
         401, "invalid_client", 700027, f"Client assertion contains an invalid signature. {reason}"
     )
+
+
+def malformed_request() -> OAuthError:
+    """Input no directory value can hold (a NUL in the URL or a form field): Entra's generic 400."""
+    return OAuthError(400, "invalid_request", 9002313, "Invalid request. Request is malformed or invalid.")

@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl, unquote_plus
 
 from keyless.authority import errors
 from keyless.authority.service import Authority
-from keyless.web import BodyTooLarge, Receive, Scope, Send, base_url, header, read_body, send_json
+from keyless.web import BodyTooLarge, Receive, Scope, Send, base_url, has_nul, header, read_body, send_json
 
 _NO_STORE = {"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"}
 
@@ -34,6 +34,8 @@ class AuthorityApp:
         method = scope["method"]
         base = base_url(scope)
         try:
+            if has_nul(scope["path"]):  # no tenant, issuer or endpoint name holds one
+                raise errors.malformed_request()
             if len(segments) >= 2:
                 tenant, rest = segments[0], lowered[1:]
                 if method == "GET" and rest in (
@@ -46,11 +48,8 @@ class AuthorityApp:
                 if method == "GET" and rest in (["discovery", "v2.0", "keys"], ["discovery", "keys"]):
                     await send_json(send, 200, self.authority.keyset.jwks(), {"Cache-Control": "max-age=300"})
                     return
-                if method == "GET" and rest == ["keyless", "workload", ".well-known", "openid-configuration"]:
-                    await send_json(send, 200, self.authority.workload_issuer_configuration(base, tenant))
-                    return
-                if method == "GET" and rest == ["keyless", "workload", "keys"]:
-                    await send_json(send, 200, self.authority.keyset.jwks(), {"Cache-Control": "max-age=300"})
+                if method == "GET" and len(rest) >= 3 and rest[:2] == ["keyless", "issuers"]:
+                    await self._oidc_issuer(send, base, tenant, rest[2], rest[3:])
                     return
                 if method == "GET" and rest == ["discovery", "instance"]:
                     await send_json(send, 200, self.authority.instance_discovery(base, ""))
@@ -74,6 +73,19 @@ class AuthorityApp:
             headers["x-ms-request-id"] = exc.body()["trace_id"]
             await send_json(send, exc.status, exc.body(header(scope, b"client-request-id")), headers)
 
+    async def _oidc_issuer(self, send: Send, base: str, tenant: str, guid: str, rest: list[str]) -> None:
+        """A Keyless OIDC issuer's discovery document and keys (the paths a Kubernetes issuer serves)."""
+        if rest not in ([".well-known", "openid-configuration"], ["openid", "v1", "jwks"]):
+            await send_json(send, 404, {"error": "not_found", "error_description": "No such endpoint."})
+            return
+        doc = self.authority.federation.discovery(base, tenant, guid)
+        if doc is None:
+            await send_json(send, 404, {"error": "not_found", "error_description": "No such issuer."})
+        elif rest[0] == "openid":
+            await send_json(send, 200, self.authority.keyset.jwks(), {"Cache-Control": "max-age=300"})
+        else:
+            await send_json(send, 200, doc, {"Cache-Control": "max-age=300"})
+
     async def _token(self, scope: Scope, receive: Receive, send: Send, tenant: str, *, v1: bool) -> None:
         content_type = (header(scope, b"content-type") or "").split(";")[0].strip().lower()
         try:
@@ -94,5 +106,8 @@ class AuthorityApp:
         if basic is not None:
             form.setdefault("client_id", basic[0])
             form.setdefault("client_secret", basic[1])
-        body = self.authority.token(tenant, form, v1)
+        if any(has_nul(key, value) for key, value in form.items()):
+            # The one place every token-endpoint field arrives: no directory value holds a NUL.
+            raise errors.malformed_request()
+        body = await self.authority.token(tenant, form, v1)
         await send_json(send, 200, body, _NO_STORE)

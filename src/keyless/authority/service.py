@@ -8,11 +8,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from keyless.authority import errors, principals
-from keyless.authority.federation import Federation, workload_issuer
+from keyless.authority import errors
+from keyless.authority.federation import Federation
 from keyless.authority.keys import KeySet
-from keyless.authority.resources import is_known_resource, resource_from_scope
-from keyless.authority.tokens import IssuedToken, TokenIssuer, TokenValidator
+from keyless.authority.resources import Audience, app_id_of, first_party_audience, resource_from_scope
+from keyless.authority.tokens import IssuedToken, TokenIssuer, TokenValidator, v2_issuer_for
+from keyless.directory import principals
+from keyless.outbound import OutboundPolicy
 from keyless.store.db import Database
 from keyless.store.tables import tenants
 
@@ -28,6 +30,7 @@ class Authority:
         client_token_lifetime: int,
         managed_identity_token_lifetime: int,
         leeway: int,
+        outbound: OutboundPolicy,
     ) -> None:
         self.db = db
         self.keyset = keyset
@@ -36,7 +39,8 @@ class Authority:
         self.managed_identity_token_lifetime = managed_identity_token_lifetime
         self._tenants: dict[str, str] = {}
         self.validator = TokenValidator(keyset, self.principal, self.is_known_tenant, leeway)
-        self.federation = Federation(keyset)
+        self.federation = Federation(db, keyset, outbound)
+        self.federation.is_own_issuer = self._is_own_v2_issuer
 
     # --- directory lookups -------------------------------------------------------------
 
@@ -59,8 +63,36 @@ class Authority:
     def is_known_tenant(self, tenant_id: str) -> bool:
         return self.resolve_tenant(tenant_id) == tenant_id
 
+    def _is_own_v2_issuer(self, issuer: str) -> bool:
+        prefix, suffix = "https://login.microsoftonline.com/", "/v2.0"
+        if not issuer.startswith(prefix) or not issuer.endswith(suffix):
+            return False
+        tenant = issuer[len(prefix) : -len(suffix)]
+        return v2_issuer_for(tenant) == issuer and self.is_known_tenant(tenant)
+
     def principal(self, object_id: str) -> principals.Principal | None:
         return principals.lookup_by_object_id(self.db, object_id)
+
+    def audience(self, resource: str, tenant_id: str) -> Audience | None:
+        """What a token for ``resource`` carries, or None when the tenant knows no such resource
+        (AADSTS500011): a first-party resource, or any app / service principal of the tenant by
+        its appId, ``api://{appId}`` or an identifier URI (its v1.0 token's ``aud`` is the resource
+        as requested, as Entra writes it: app registrations get v1.0 tokens unless they ask for
+        v2.0, and Keyless's do not). The token endpoint and the identity endpoints both ask here."""
+        if len(resource) > 256 or not resource.strip():
+            return None
+        known = first_party_audience(resource)
+        if known is not None:
+            return known
+        app_id = app_id_of(resource)
+        app = (
+            principals.lookup_by_app_id(self.db, app_id)
+            if app_id is not None
+            else principals.lookup_by_name(self.db, tenant_id, resource)
+        )
+        if app is None or app.tenant_id != tenant_id:
+            return None
+        return Audience(resource, 1)
 
     # --- discovery ---------------------------------------------------------------------
 
@@ -119,19 +151,6 @@ class Authority:
             "cloud_graph_host_name": "graph.windows.net",
         }
 
-    def workload_issuer_configuration(self, base: str, tenant: str) -> dict[str, Any]:
-        """Discovery for Keyless's own workload issuer (the issuer of federation assertions)."""
-        tenant_id = self.resolve_tenant(tenant)
-        if tenant_id is None:
-            raise errors.tenant_not_found(tenant)
-        return {
-            "issuer": workload_issuer(tenant_id),
-            "jwks_uri": f"{base}/{tenant_id}/keyless/workload/keys",
-            "response_types_supported": ["id_token"],
-            "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["RS256"],
-        }
-
     def instance_discovery(self, base: str, authorization_endpoint: str) -> dict[str, Any]:
         host = base.split("://", 1)[-1]
         return {
@@ -142,8 +161,8 @@ class Authority:
 
     # --- grants ------------------------------------------------------------------------
 
-    def token(self, tenant: str, form: Mapping[str, str], v1: bool) -> dict[str, Any]:
-        """The OAuth2 token endpoint: client credentials with a secret (or, later, an assertion)."""
+    async def token(self, tenant: str, form: Mapping[str, str], v1: bool) -> dict[str, Any]:
+        """The OAuth2 token endpoint: client credentials with a secret or a federated assertion."""
         tenant_id = self.resolve_tenant(tenant)
         if tenant_id is None:
             raise errors.tenant_not_found(tenant, "invalid_request")
@@ -163,10 +182,7 @@ class Authority:
             scope = form.get("scope")
             if not scope:
                 raise errors.missing_parameter("scope")
-            parsed = resource_from_scope(scope)
-            if parsed is None:
-                raise errors.invalid_scope_format(scope)
-            resource = parsed
+            resource = resource_from_scope(scope)
         # Single-statement reads outside a transaction: this is the hot path of every token request.
         principal = principals.lookup_by_app_id(self.db, client_id)
         if principal is None or principal.tenant_id != tenant_id:
@@ -183,16 +199,19 @@ class Authority:
             # Federation: the assertion must match one of the identity's federated credentials.
             with self.db.read() as conn:
                 owner = principals.owner_key_of(conn, principal.object_id)
-                self.federation.verify(conn, principal, owner, assertion)
+            await self.federation.verify(principal, owner, assertion)
         else:
             secret = form.get("client_secret")
             if not secret:
                 raise errors.missing_client_credential()
             if not principals.check_client_secret(self.db, principal.object_id, secret):
                 raise errors.invalid_client_secret(client_id)
-        if not is_known_resource(resource):
+        audience = self.audience(resource, tenant_id)
+        if audience is None:
             raise errors.resource_not_found(resource, tenant_id)
-        issued = self.issuer.mint(principal, resource, self.client_token_lifetime)
+        issued = self.issuer.mint(
+            principal, audience.aud, self.client_token_lifetime, version=audience.version
+        )
         return token_response(issued, resource, v1)
 
 

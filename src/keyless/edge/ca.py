@@ -24,6 +24,7 @@ from keyless.sealing import write_private_file
 SERVED_DNS_NAMES: tuple[str, ...] = (
     "management.azure.com",
     "login.microsoftonline.com",
+    "graph.microsoft.com",
     "*.vault.azure.net",
     "*.blob.core.windows.net",
     "localhost",

@@ -241,3 +241,31 @@ rbac_state = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("version", sa.BigInteger, nullable=False),
 )
+
+
+# Keyless OIDC issuers by the URL their tokens carry: the lookup of every federated exchange
+# and every (unauthenticated) discovery request, so it is one indexed read.
+oidc_issuers = sa.Table(
+    "oidc_issuers",
+    metadata,
+    sa.Column("issuer_url", sa.String(256), primary_key=True),
+    sa.Column("resource_key", sa.String(1024), nullable=False, unique=True),
+)
+
+# An application's identifier URIs (its service principal's names besides the appId), unique in a
+# tenant as in Entra: the authority resolves a requested resource to its app through them.
+service_principal_names = sa.Table(
+    "service_principal_names",
+    metadata,
+    sa.Column("tenant_id", sa.String(36), primary_key=True),
+    # Lower-cased without a trailing slash: how the authority compares resources.
+    sa.Column("name_key", sa.String(256), primary_key=True),
+    sa.Column("name", sa.String(256), nullable=False),
+    sa.Column(
+        "object_id",
+        sa.String(36),
+        sa.ForeignKey("principals.object_id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+)

@@ -1,21 +1,32 @@
-"""Tenants and subscriptions, and first-start bootstrap of the local admin."""
+"""The directory's instance-level operations: first-start bootstrap (tenant, subscription, local
+admin), subscriptions, and the writes ``keyless ad`` and Graph make (service principals, groups)."""
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
 
-from keyless.authority import principals
+from keyless.directory import groups, principals
 from keyless.store.db import Database
 from keyless.store.tables import instance_settings, role_assignments, subscriptions, tenants
 
 OWNER_ROLE = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
 ADMIN_NAME = "keyless-admin"
+
+
+class NameTaken(Exception):
+    """An identifier URI is already another app's in the tenant."""
+
+
+class _NothingChanged(Exception):
+    """Rolls a write transaction back when it turned out to be a no-op."""
 
 
 @dataclass(frozen=True)
@@ -47,8 +58,62 @@ class AdminCredentials:
 
 
 class Directory:
-    def __init__(self, db: Database) -> None:
+    def __init__(
+        self,
+        db: Database,
+        membership_change: Callable[[], AbstractContextManager[sa.Connection]] | None = None,
+    ) -> None:
+        """``membership_change`` opens the write transaction of a group-membership change (RBAC's,
+        which bumps its version); without RBAC a plain write transaction."""
         self.db = db
+        self._membership_change = membership_change or db.write
+
+    # --- principals and groups -------------------------------------------------------------
+
+    def create_service_principal(
+        self, tenant_id: str, display_name: str, identifier_uris: Sequence[str] = ()
+    ) -> tuple[principals.Principal, str, list[str]]:
+        """An app registration and its service principal (one object here, as ``az ad sp
+        create-for-rbac`` makes them) with a client secret: (principal, secret, names). NameTaken
+        when an identifier URI belongs to another app of the tenant (nothing is written then)."""
+        with self.db.write() as conn:
+            principal = principals.create_principal(
+                conn,
+                tenant_id=tenant_id,
+                principal_type=principals.SERVICE_PRINCIPAL,
+                display_name=display_name,
+            )
+            taken = principals.add_names(conn, principal, identifier_uris)
+            if taken:
+                raise NameTaken(taken[0])  # rolls the whole transaction back
+            secret = principals.add_client_secret(conn, principal.object_id)
+            names = principals.names_of(conn, [principal.object_id]).get(principal.object_id, [])
+        return principal, secret, names
+
+    def create_group(self, tenant_id: str, display_name: str) -> groups.Group:
+        with self.db.write() as conn:
+            return groups.create(conn, tenant_id, display_name)
+
+    def group(self, group_id: str) -> tuple[groups.Group, list[str]] | None:
+        """The group and its direct members' object ids, or None."""
+        with self.db.read() as conn:
+            group = groups.get(conn, group_id)
+            return (group, groups.members(conn, group.object_id)) if group is not None else None
+
+    def add_group_member(self, group_id: str, member_id: str) -> bool:
+        """False when it already was a member; groups.NoSuchObject for an unknown group or member."""
+        with self._membership_change() as conn:
+            return groups.add_member(conn, group_id, member_id)
+
+    def remove_group_member(self, group_id: str, member_id: str) -> bool:
+        """False when it was not a member (the transaction, and its version bump, roll back)."""
+        try:
+            with self._membership_change() as conn:
+                if not groups.remove_member(conn, group_id, member_id):
+                    raise _NothingChanged()
+        except _NothingChanged:
+            return False
+        return True
 
     # --- bootstrap -----------------------------------------------------------------------
 
