@@ -139,7 +139,7 @@ def test_the_issue_program_grants_media_operator_to_a_vm(
     assert len(listed) == 1
     assignment = listed[0]
     assert assignment["role_definition_id"] == (
-        f"/providers/Microsoft.Authorization/roleDefinitions/{MEDIA_OPERATOR}"
+        f"/subscriptions/{server.subscription_id}/providers/Microsoft.Authorization/roleDefinitions/{MEDIA_OPERATOR}"
     )
     assert assignment["principal_id"] == principal
     assert assignment["principal_type"] == "ServicePrincipal"

@@ -11,16 +11,19 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from keyless.arm.engine import RequestContext, ResourceManager
 from keyless.arm.errors import ArmError
 from keyless.arm.ids import ResourceId
+from keyless.arm.visibility import SkipTokens
 from keyless.authority import principals
 from keyless.authority.tokens import Caller
-from keyless.directory import Directory
+from keyless.directory import Directory, groups
 from keyless.providers.resource_groups import ResourceGroupType
 from keyless.rbac.evaluator import Permission
 from keyless.rbac.service import RbacService, everyone
+from keyless.sealing import Sealer
 from keyless.store.db import Database
 from keyless.store.tables import rbac_state, role_assignments
 from tests.keyless_server import fresh_database_url
@@ -88,7 +91,7 @@ def world(tmp_path: Path) -> Iterator[World]:
             admin_oid, admin_principal.app_id, tenant, "ServicePrincipal", "https://management.azure.com", {}
         )
         a, b = RbacService(db, role_assignment_limit=6), RbacService(db, role_assignment_limit=6)
-        manager = ResourceManager(db, a, 100)
+        manager = ResourceManager(db, a, 100, SkipTokens(Sealer(AESGCM.generate_key(bit_length=256))))
         manager.register(ResourceGroupType())
         ctx = RequestContext(admin, "2021-04-01", "https://management.azure.com")
         for group in ("rg1", "rg2"):
@@ -156,24 +159,31 @@ def test_the_per_subscription_limit(world: World) -> None:
 
 def test_group_membership_is_transitive_and_revocable_across_replicas(world: World) -> None:
     app = world.principal()
-    outer = world.a.create_group(world.tenant, "outer")
-    inner = world.a.create_group(world.tenant, "inner")
-    world.a.add_group_member(world.tenant, outer, inner)
-    world.a.add_group_member(world.tenant, inner, app.object_id)
-    world.a.add_group_member(world.tenant, inner, outer)  # a cycle is harmless
+    # Groups live in the directory; membership changes go through replica a's RBAC write.
+    directory = Directory(world.a.db, world.a.membership_change)
+    outer = directory.create_group(world.tenant, "outer").object_id
+    inner = directory.create_group(world.tenant, "inner").object_id
+    directory.add_group_member(outer, inner)
+    directory.add_group_member(inner, app.object_id)
+    directory.add_group_member(inner, outer)  # a cycle is harmless
     assert not world.b.allowed(app, RG_WRITE, world.rg)
     world.assign(outer, CONTRIBUTOR, world.rg, principalType="Group")
     assert world.b.allowed(app, RG_WRITE, world.rg)
     why = world.b.explain(world.admin, app.object_id, RG_WRITE, world.rg)[2]
     assert why.matched_assignments[0].assignment.principal_id == outer
-    assert world.a.remove_group_member(inner, app.object_id)
+    version = world.version()
+    assert directory.remove_group_member(inner, app.object_id)
+    assert world.version() == version + 1  # every replica rebuilds its group graph
     assert not world.b.allowed(app, RG_WRITE, world.rg)
-    with pytest.raises(ArmError) as caught:
-        world.a.add_group_member(world.tenant, str(uuid.uuid4()), app.object_id)
-    assert caught.value.code == "GroupNotFound"
-    with pytest.raises(ArmError) as caught:
-        world.a.add_group_member(world.tenant, outer, str(uuid.uuid4()))
-    assert caught.value.code == "PrincipalNotFound"
+    assert not directory.remove_group_member(inner, app.object_id)
+    assert world.version() == version + 1  # a no-op changes nothing
+    with pytest.raises(groups.NoSuchObject) as caught:
+        directory.add_group_member(str(uuid.uuid4()), app.object_id)
+    assert caught.value.kind == "group"
+    with pytest.raises(groups.NoSuchObject) as caught:
+        directory.add_group_member(outer, str(uuid.uuid4()))
+    assert caught.value.kind == "member"
+    assert world.version() == version + 1
 
 
 def test_deny_assignments_win_and_honour_exclusions_and_child_scopes(world: World) -> None:

@@ -41,6 +41,11 @@ Response (200)::
 
 Explaining another principal needs ``Microsoft.Authorization/roleAssignments/read`` at the scope;
 explaining oneself needs nothing.  The scope need not exist (ask "could I ... if it did?").
+
+Every input is bounded before work is done on it: the scope by the resource manager's id parser
+(``keyless.arm.ids``: 400 ``InvalidScope`` past an id's length), the action (at most 512 characters,
+shaped as an action: 400 ``InvalidAction``), ``$filter`` (1,024 characters: 400 ``InvalidFilter``)
+and ``$skipToken`` (the offsets nextLink hands out: 400 ``InvalidSkipToken``).
 """
 
 from __future__ import annotations
@@ -50,8 +55,10 @@ from typing import Any, Final
 from urllib.parse import urlencode
 
 from keyless.arm import errors as arm_errors
-from keyless.arm.engine import Reply, RequestContext, parse_body
+from keyless.arm.bodies import parse_body
+from keyless.arm.engine import Reply, RequestContext
 from keyless.arm.http import ArmRequest
+from keyless.arm.ids import id_segments
 from keyless.rbac import errors
 from keyless.rbac.evaluator import Permission, role_definition_id
 from keyless.rbac.service import (
@@ -62,6 +69,7 @@ from keyless.rbac.service import (
     iso_time,
     permission_json,
 )
+from keyless.web import bounded_int
 
 NAMESPACE: Final = "Microsoft.Authorization"
 
@@ -129,13 +137,17 @@ _TYPES: Final = {
     "explain": "explain",
 }
 
+# A $filter is read only up to this length (Keyless's bound; Azure documents none): the longest
+# supported filter, two terms with a GUID or a 512-character role name, is far shorter.
+_FILTER_LIMIT: Final = 1024
+# Every term is matched against the whole string (``fullmatch``).
 _AND = re.compile(r"\s+and\s+", re.IGNORECASE)
 _QUOTED = r"'?([^']*)'?"
-_AT_SCOPE = re.compile(r"^atScope\(\)$", re.IGNORECASE)
-_PRINCIPAL_EQ = re.compile(r"^principalId\s+eq\s+" + _QUOTED + r"$", re.IGNORECASE)
-_ASSIGNED_TO = re.compile(r"^assignedTo\(\s*'([^']*)'\s*\)$", re.IGNORECASE)
-_ROLE_NAME_EQ = re.compile(r"^roleName\s+eq\s+'(.*)'$", re.IGNORECASE)
-_TYPE_EQ = re.compile(r"^type\s+eq\s+'([^']*)'$", re.IGNORECASE)
+_AT_SCOPE = re.compile(r"atScope\(\)", re.IGNORECASE)
+_PRINCIPAL_EQ = re.compile(r"principalId\s+eq\s+" + _QUOTED, re.IGNORECASE)
+_ASSIGNED_TO = re.compile(r"assignedTo\(\s*'([^']*)'\s*\)", re.IGNORECASE)
+_ROLE_NAME_EQ = re.compile(r"roleName\s+eq\s+'(.*)'", re.IGNORECASE | re.DOTALL)
+_TYPE_EQ = re.compile(r"type\s+eq\s+'([^']*)'", re.IGNORECASE)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -144,10 +156,14 @@ _TYPE_EQ = re.compile(r"^type\s+eq\s+'([^']*)'$", re.IGNORECASE)
 
 
 def render_assignment(a: StoredAssignment) -> dict[str, Any]:
+    """A role assignment as ARM answers it.  ``roleDefinitionId`` names the definition under the
+    assignment's subscription (``/subscriptions/{s}/providers/Microsoft.Authorization/
+    roleDefinitions/{guid}``, as live ARM and ``az role assignment list`` show it, and as role
+    definitions are listed there: az matches the two strings exactly); in the tenant form only at
+    the root or a management group, where there is no subscription (az-cli.md, row 35)."""
     return {
         "properties": {
-            # Normalized to the tenant form, whatever the request said (specs examples, 2022-04-01).
-            "roleDefinitionId": role_definition_id(a.role_definition_name),
+            "roleDefinitionId": _definition_prefix(a.scope) + role_definition_id(a.role_definition_name),
             "principalId": a.principal_id,
             "principalType": a.principal_type,
             "scope": a.scope,
@@ -168,7 +184,7 @@ def render_assignment(a: StoredAssignment) -> dict[str, Any]:
 
 def _definition_prefix(scope: str) -> str:
     """Role definition ids carry the request's subscription (``/subscriptions/{s}/providers/...``)."""
-    parts = [p for p in scope.split("/") if p]
+    parts = id_segments(scope) or []
     if len(parts) >= 2 and parts[0].lower() == "subscriptions":
         return f"/subscriptions/{parts[1]}"
     return ""
@@ -247,7 +263,10 @@ class AuthorizationApi:
         return self.handle(request)
 
     def handle(self, request: ArmRequest) -> Reply:
-        segments = [s for s in request.path.split("/") if s]
+        # The resource manager's own split (bounded), so the scope is the one ARM routed on.
+        segments = id_segments(request.path)
+        if segments is None:
+            raise errors.invalid_scope(request.path)
         lowered = [s.lower() for s in segments]
         at = len(lowered) - 1 - lowered[::-1].index("providers")
         scope = "/" + "/".join(segments[:at])
@@ -292,9 +311,12 @@ class AuthorizationApi:
         token = request.query.get("$skipToken") or request.query.get("$skiptoken")
         start = 0
         if token:
-            if not token.isdigit():
-                raise arm_errors.bad_request(f"The skip token '{token}' is invalid.", code="InvalidSkipToken")
-            start = int(token)
+            # Only what nextLink gives out: the ASCII digits of an offset.
+            offset = bounded_int(token, 999_999_999)
+            if offset is None:
+                shown = token if len(token) <= 100 else token[:100] + "..."
+                raise arm_errors.bad_request(f"The skip token '{shown}' is invalid.", code="InvalidSkipToken")
+            start = offset
         body: dict[str, Any] = {"value": items[start : start + self.page_size]}
         if start + self.page_size < len(items):
             query = {k: v for k, v in request.query.items() if k.lower() != "$skiptoken"}
@@ -309,7 +331,7 @@ class AuthorizationApi:
         if request.method == "GET":
             return Reply(200, render_assignment(self.rbac.get_assignment(ctx.caller, scope, name)))
         if request.method == "PUT":
-            properties = _properties(request.body)
+            properties = _bounded(_properties(request.body), _ASSIGNMENT_LIMITS)
             created, stored = self.rbac.create_assignment(
                 ctx.caller, scope, name, properties, api_version=ctx.api_version
             )
@@ -321,16 +343,16 @@ class AuthorizationApi:
 
     def _list_assignments(self, request: ArmRequest, scope: str) -> Reply:
         at_scope, principal_id, assigned_to = False, None, None
-        raw = request.query.get("$filter", "").strip()
+        raw = _filter(request)
         if raw:
             for term in _AND.split(raw):
                 term = term.strip()
-                if _AT_SCOPE.match(term):
+                if _AT_SCOPE.fullmatch(term):
                     at_scope = True
-                elif m := _PRINCIPAL_EQ.match(term):
-                    principal_id = m.group(1).strip()
-                elif m := _ASSIGNED_TO.match(term):
-                    assigned_to = m.group(1).strip()
+                elif m := _PRINCIPAL_EQ.fullmatch(term):
+                    principal_id = m.group(1)
+                elif m := _ASSIGNED_TO.fullmatch(term):
+                    assigned_to = m.group(1)
                 else:
                     raise errors.invalid_filter(raw)
         found = self.rbac.list_assignments(
@@ -347,7 +369,7 @@ class AuthorizationApi:
             return Reply(200, render_role_definition(found, scope))
         if request.method == "PUT":
             created, stored = self.rbac.put_role_definition(
-                ctx.caller, scope, name, _properties(request.body)
+                ctx.caller, scope, name, _bounded(_properties(request.body), _DEFINITION_LIMITS)
             )
             return Reply(201 if created else 200, render_role_definition(stored, scope))
         if request.method == "DELETE":
@@ -357,13 +379,13 @@ class AuthorizationApi:
 
     def _list_definitions(self, request: ArmRequest, scope: str) -> Reply:
         role_name, role_type = None, None
-        raw = request.query.get("$filter", "").strip()
+        raw = _filter(request)
         if raw:
             for term in _AND.split(raw):
                 term = term.strip()
-                if m := _ROLE_NAME_EQ.match(term):
+                if m := _ROLE_NAME_EQ.fullmatch(term):
                     role_name = m.group(1)
-                elif m := _TYPE_EQ.match(term):
+                elif m := _TYPE_EQ.fullmatch(term):
                     role_type = m.group(1)
                 else:
                     raise errors.invalid_filter(raw)
@@ -393,7 +415,7 @@ class AuthorizationApi:
     def _explain(self, request: ArmRequest, scope: str) -> Reply:
         body = parse_body(request.body)
         action = body.get("action")
-        if not isinstance(action, str) or not action.strip():
+        if not isinstance(action, str) or not action:
             raise arm_errors.invalid_request_content("Required property 'action' not found in JSON.")
         principal_id = body.get("principalId")
         if principal_id is not None and not isinstance(principal_id, str):
@@ -407,7 +429,7 @@ class AuthorizationApi:
             )
         caller = request.ctx.caller
         target, kind, decision = self.rbac.explain(
-            caller, principal_id, action.strip(), scope, data_action=data_action
+            caller, principal_id, action, scope, data_action=data_action
         )
         result: dict[str, Any] = {
             "principalId": target,
@@ -417,6 +439,40 @@ class AuthorizationApi:
         result.update(decision.to_dict())
         result["summary"] = decision.summary()
         return Reply(200, result)
+
+
+# Optional text properties: each a string (or null) of at most this many characters. A role
+# assignment's description is 2 KB, as Azure documents; the others are the store's columns.
+_ASSIGNMENT_LIMITS: Final = {
+    "description": 2048,
+    "delegatedManagedIdentityResourceId": 1024,
+    "conditionVersion": 8,
+}
+_DEFINITION_LIMITS: Final = {"description": 2048}
+
+
+def _bounded(properties: dict[str, Any], limits: dict[str, int]) -> dict[str, Any]:
+    """``properties``, once each field in ``limits`` is a string (or absent or null) no longer
+    than its limit; ARM's 400 otherwise (``InvalidRequestContent`` for a wrong type)."""
+    for name, limit in limits.items():
+        value = properties.get(name)
+        if value is not None and not isinstance(value, str):
+            raise arm_errors.invalid_request_content(
+                f"Error converting value to type 'string'. Path 'properties.{name}'."
+            )
+        if value is not None and len(value) > limit:
+            raise arm_errors.bad_request(
+                f"The value of '{name}' is longer than {limit} characters.", target=f"properties.{name}"
+            )
+    return properties
+
+
+def _filter(request: ArmRequest) -> str:
+    """The ``$filter`` query parameter, bounded before it is parsed (400 ``InvalidFilter``)."""
+    raw = request.query.get("$filter", "")
+    if len(raw) > _FILTER_LIMIT:
+        raise errors.invalid_filter(raw)
+    return raw.strip()
 
 
 def _properties(raw: bytes) -> dict[str, Any]:

@@ -1,16 +1,19 @@
 """``Keyless.Directory``: Keyless's own, admin-only way to add principals to the directory.
 
 In Azure, service principals and groups are made in Entra ID (Microsoft Graph), not through the
-resource manager.  Keyless has no Graph; this small extension of the resource manager (namespace
-``Keyless.Directory``, tenant scope only, api-version ``2024-01-01``) stands in for it so that a
-non-admin principal with a secret exists to be granted roles — in tests, in examples and from
-``keyless sp create`` / ``keyless group ...``.  Only the instance's local administrator may call it;
+resource manager.  Keyless's Graph (``keyless.graph``) only reads the directory; this small extension
+of the resource manager (namespace ``Keyless.Directory``, tenant scope only, api-version
+``2024-01-01``) writes it, so that a non-admin principal with a secret exists to be granted roles —
+in tests, in examples and from ``keyless ad sp create`` / ``keyless ad group ...``.  Both work on the
+one directory (``keyless.directory``).  Only the instance's local administrator may call it;
 everyone else gets ARM's 403 ``AuthorizationFailed``.
 
 =========================================================  =====================================
-``POST /providers/Keyless.Directory/servicePrincipals``     ``{"displayName"}`` -> 201 ``{"objectId",
-                                                            "appId", "tenantId", "displayName",
-                                                            "clientSecret"}`` (the secret, once)
+``POST /providers/Keyless.Directory/servicePrincipals``     ``{"displayName", "identifierUris"?}``
+                                                            -> 201 ``{"objectId", "appId", "tenantId",
+                                                            "displayName", "identifierUris",
+                                                            "servicePrincipalNames", "clientSecret"}``
+                                                            (the secret, once)
 ``POST /providers/Keyless.Directory/groups``                ``{"displayName"}`` -> 201 ``{"objectId", ...}``
 ``GET  /providers/Keyless.Directory/groups/{id}``           the group and its direct members
 ``PUT|DELETE .../groups/{id}/members/{memberId}``           add (201, 200 if already) / remove
@@ -23,10 +26,14 @@ from __future__ import annotations
 from typing import Any, Final
 
 from keyless.arm import errors as arm_errors
-from keyless.arm.engine import Reply, parse_body
+from keyless.arm.bodies import parse_body
+from keyless.arm.engine import Reply
 from keyless.arm.http import ArmRequest
-from keyless.authority import principals
+from keyless.arm.ids import id_segments, is_guid
+from keyless.authority.resources import is_known_resource
 from keyless.authority.tokens import Caller
+from keyless.directory import Directory, groups, principals
+from keyless.directory.tenants import NameTaken
 from keyless.rbac import errors
 from keyless.rbac.service import RbacService
 
@@ -35,8 +42,9 @@ API_VERSIONS: Final = frozenset({"2024-01-01"})
 
 
 class DirectoryApi:
-    def __init__(self, rbac: RbacService) -> None:
+    def __init__(self, rbac: RbacService, directory: Directory) -> None:
         self.rbac = rbac
+        self.directory = directory
 
     async def __call__(self, request: ArmRequest) -> Reply:
         return self.handle(request)
@@ -46,7 +54,7 @@ class DirectoryApi:
             raise errors.authorization_failed(caller.object_id, action, "/")
 
     def handle(self, request: ArmRequest) -> Reply:
-        segments = [s for s in request.path.split("/") if s]
+        segments = id_segments(request.path) or []  # the resource manager's own (bounded) split
         lowered = [s.lower() for s in segments]
         if lowered[:2] != ["providers", NAMESPACE.lower()] or len(lowered) < 3:
             raise arm_errors.no_route(request.path)
@@ -61,14 +69,14 @@ class DirectoryApi:
             self._require_admin(caller, f"{NAMESPACE}/servicePrincipals/write")
             if method != "POST":
                 raise arm_errors.method_not_allowed(method)
-            return Reply(201, self._create_service_principal(caller, _display_name(request.body)))
+            return Reply(201, self._create_service_principal(caller, request.body))
         if rest_lowered == ["groups"]:
             self._require_admin(caller, f"{NAMESPACE}/groups/write")
             if method != "POST":
                 raise arm_errors.method_not_allowed(method)
-            name = _display_name(request.body)
-            group_id = self.rbac.create_group(caller.tenant_id, name)
-            return Reply(201, self._group(group_id))
+            name = _display_name(parse_body(request.body))
+            group = self.directory.create_group(caller.tenant_id, name)
+            return Reply(201, self._group(group.object_id))
         if len(rest) == 2 and rest_lowered[0] == "groups":
             self._require_admin(caller, f"{NAMESPACE}/groups/read")
             if method != "GET":
@@ -78,48 +86,79 @@ class DirectoryApi:
             group_id, member_id = rest[1], rest[3]
             if method == "PUT":
                 self._require_admin(caller, f"{NAMESPACE}/groups/members/write")
-                added = self.rbac.add_group_member(caller.tenant_id, group_id, member_id)
+                if not is_guid(member_id):
+                    raise errors.invalid_principal_id(member_id)
+                try:
+                    added = self.directory.add_group_member(group_id, member_id)
+                except groups.NoSuchObject as exc:
+                    if exc.kind == "group":
+                        raise errors.group_not_found(group_id) from exc
+                    raise errors.principal_not_found(member_id.lower(), caller.tenant_id) from exc
                 return Reply(201 if added else 200, self._group(group_id))
             if method == "DELETE":
                 self._require_admin(caller, f"{NAMESPACE}/groups/members/delete")
-                removed = self.rbac.remove_group_member(group_id, member_id)
+                removed = self.directory.remove_group_member(group_id, member_id)
                 return Reply(200, self._group(group_id)) if removed else Reply(204)
             raise arm_errors.method_not_allowed(method)
         raise arm_errors.no_route(request.path)
 
-    def _create_service_principal(self, caller: Caller, display_name: str) -> dict[str, Any]:
-        with self.rbac.db.write() as conn:
-            principal = principals.create_principal(
-                conn,
-                tenant_id=caller.tenant_id,
-                principal_type=principals.SERVICE_PRINCIPAL,
-                display_name=display_name,
+    def _create_service_principal(self, caller: Caller, raw: bytes) -> dict[str, Any]:
+        body = parse_body(raw)
+        display_name = _display_name(body)
+        uris = body.get("identifierUris", [])
+        if (
+            not isinstance(uris, list)
+            or len(uris) > principals.MAX_IDENTIFIER_URIS
+            or not all(principals.valid_identifier_uri(u) for u in uris)
+        ):
+            raise arm_errors.invalid_request_content(
+                f"'identifierUris' must be a list of at most {principals.MAX_IDENTIFIER_URIS} URIs "
+                "(api://, https:// or urn:, at most 256 characters each)."
             )
-            secret = principals.add_client_secret(conn, principal.object_id)
+        for uri in uris:
+            # Entra refuses a Microsoft service's URI for an app of a customer tenant.
+            if is_known_resource(uri):
+                raise arm_errors.bad_request(
+                    f"Values of identifierUris property must use a verified domain of the organization or "
+                    f"its subdomain: '{uri}'",
+                    "HostNameNotOnVerifiedDomain",
+                )
+        try:
+            principal, secret, names = self.directory.create_service_principal(
+                caller.tenant_id, display_name, uris
+            )
+        except NameTaken as exc:
+            raise arm_errors.ArmError(
+                409,
+                "Conflict",
+                f"Another object with the same value for property identifierUris already exists: '{exc}'.",
+            ) from exc
         return {
             "objectId": principal.object_id,
             "appId": principal.app_id,
             "tenantId": principal.tenant_id,
             "displayName": principal.display_name,
             "principalType": "ServicePrincipal",
+            "identifierUris": names,
+            "servicePrincipalNames": [principal.app_id, *names],
             "clientSecret": secret,
         }
 
     def _group(self, group_id: str) -> dict[str, Any]:
-        row = self.rbac.group(group_id)
-        if row is None:
+        found = self.directory.group(group_id)
+        if found is None:
             raise errors.group_not_found(group_id)
+        group, members = found
         return {
-            "objectId": row.object_id,
-            "tenantId": row.tenant_id,
-            "displayName": row.display_name,
+            "objectId": group.object_id,
+            "tenantId": group.tenant_id,
+            "displayName": group.display_name,
             "principalType": "Group",
-            "members": self.rbac.group_members(row.object_id),
+            "members": members,
         }
 
 
-def _display_name(raw: bytes) -> str:
-    body = parse_body(raw)
+def _display_name(body: dict[str, Any]) -> str:
     name = body.get("displayName")
     if not isinstance(name, str) or not name.strip() or len(name) > 256:
         raise arm_errors.invalid_request_content(

@@ -22,7 +22,8 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -31,11 +32,13 @@ import sqlalchemy as sa
 
 from keyless.arm import errors as arm_errors
 from keyless.arm.errors import ArmError
-from keyless.arm.ids import is_guid, parse_resource_id
+from keyless.arm.ids import MAX_ID_LENGTH, ResourceId, id_segments, is_guid, parse_resource_id
 from keyless.authority import principals as directory
 from keyless.authority.tokens import Caller
+from keyless.directory import groups
 from keyless.rbac import errors
 from keyless.rbac.builtin_roles import BUILTIN_ROLES, get_builtin_role
+from keyless.rbac.conditions import ConditionError, parse_condition
 from keyless.rbac.evaluator import (
     EVERYONE_PRINCIPAL_ID,
     SUPPORTED_CONDITION_VERSION,
@@ -45,7 +48,9 @@ from keyless.rbac.evaluator import (
     Permission,
     RoleAssignment,
     RoleDefinition,
+    ScopeOutOfBounds,
     normalize_scope,
+    pattern_problem,
     role_assignable_at,
     role_key,
     scope_ancestors,
@@ -53,13 +58,11 @@ from keyless.rbac.evaluator import (
 from keyless.store.db import Database
 from keyless.store.tables import (
     deny_assignments,
-    group_members,
     instance_settings,
     rbac_state,
     resources,
     role_assignments,
     role_definitions,
-    security_groups,
     subscriptions,
 )
 
@@ -88,6 +91,14 @@ DENY_ASSIGNMENTS_READ: Final = "Microsoft.Authorization/denyAssignments/read"
 PRINCIPAL_TYPES: Final = ("User", "Group", "ServicePrincipal", "ForeignGroup", "Device")
 # Azure's limit of custom roles per tenant.
 CUSTOM_ROLE_LIMIT: Final = 5000
+# Azure's limit of assignable scopes per custom role (rbac-and-arm.md 1.6).
+ASSIGNABLE_SCOPE_LIMIT: Final = 2000
+# Keyless's bounds where Azure documents none: permission blocks and action patterns per custom role
+# (built-in roles hold one or two blocks and at most a few hundred patterns), and the length of a
+# role's description (the 2 KB Azure documents for a role assignment's).
+PERMISSION_BLOCK_LIMIT: Final = 32
+PATTERN_LIMIT: Final = 2000
+DESCRIPTION_LIMIT: Final = 2048
 # api-versions older than this cannot assign roles with data actions.
 _DATA_ACTIONS_MIN_API = "2018-01-01-preview"
 _PROVIDER = "/providers/Microsoft.Authorization/"
@@ -331,8 +342,8 @@ class RbacService:
         ]
         denies = [_deny_from_row(r).deny for r in conn.execute(sa.select(deny_assignments))]
         member_of: dict[str, list[str]] = {}
-        for row in conn.execute(sa.select(group_members.c.group_id, group_members.c.member_id)):
-            member_of.setdefault(row.member_id.lower(), []).append(row.group_id.lower())
+        for member, group in groups.membership_edges(conn):
+            member_of.setdefault(member, []).append(group)
         index = AuthorizationIndex.from_records(roles, assignments, denies)
         return _Snapshot(version, index, {k: tuple(v) for k, v in member_of.items()})
 
@@ -393,8 +404,11 @@ class RbacService:
             return
         snap = self.snapshot()
         principal_ids = snap.principals_of(caller.object_id)
-        if snap.index.decide(principal_ids, action, scope, data_action=False).allowed:
-            return
+        try:
+            if snap.index.decide(principal_ids, action, scope, data_action=False).allowed:
+                return
+        except ScopeOutOfBounds:
+            raise errors.invalid_scope(scope) from None
         # Denied (the slow path).  ARM resolves the subscription before it authorizes: an unknown
         # or malformed one is a 404 / 400 for everybody, not a 403.
         self._require_known_subscription(scope)
@@ -406,7 +420,7 @@ class RbacService:
         raise errors.authorization_failed(caller.object_id, action, scope, condition=conditional)
 
     def _require_known_subscription(self, scope: str) -> None:
-        parts = [p for p in scope.split("/") if p]
+        parts = id_segments(scope) or []
         if len(parts) < 2 or parts[0].lower() != "subscriptions":
             return
         if not is_guid(parts[1]):
@@ -427,6 +441,31 @@ class RbacService:
             return False
         return True
 
+    def readable(self, caller: Caller) -> tuple[frozenset[str], Callable[[str, str], bool]] | None:
+        """For lists that answer only what ``caller`` may read (``keyless.arm.visibility``).
+
+        Returns the normalized scopes of the role assignments that apply to the caller (its own and
+        its groups'; nothing outside them can be readable) and ``allows(action, scope)``, deciding
+        on that same snapshot (no database read per item).  None when RBAC is not enforced.
+        """
+        if not self.enforce:
+            return None
+        snap = self.snapshot()
+        principal_ids = snap.principals_of(caller.object_id)
+        scopes = frozenset(
+            normalize_scope(a.scope)
+            for a in snap.index.assignments()
+            if a.principal_id.strip().lower() in principal_ids
+        )
+
+        def allows(action: str, scope: str) -> bool:
+            try:
+                return snap.index.decide(principal_ids, action, scope, data_action=False).allowed
+            except ScopeOutOfBounds:
+                return False
+
+        return scopes, allows
+
     def authorize_data_action(self, caller: Caller, action: str, scope: str) -> Decision:
         """The data-plane hook (Key Vault, Storage): may ``caller`` perform data action ``action``
         on ``scope`` (the resource id, e.g. ``.../storageAccounts/st1/blobServices/default/
@@ -441,7 +480,10 @@ class RbacService:
         job.  It reads the shared version row like ``check``, so a role granted a moment ago counts.
         """
         snap = self.snapshot()
-        return snap.index.decide(snap.principals_of(caller.object_id), action, scope, data_action=True)
+        try:
+            return snap.index.decide(snap.principals_of(caller.object_id), action, scope, data_action=True)
+        except ScopeOutOfBounds:
+            raise errors.invalid_scope(scope) from None
 
     def explain(
         self,
@@ -456,9 +498,13 @@ class RbacService:
 
         Explaining someone else's access reveals their role assignments, so it needs
         ``roleAssignments/read`` at the scope.  Returns (principal id, principal type, decision).
+        ``action`` must be shaped as an action (at most ``MAX_ACTION_LENGTH`` characters), else 400.
         """
         canonical = self._well_formed_scope(scope)
-        target = (principal_id or caller.object_id).strip().lower()
+        problem = pattern_problem(action)
+        if problem is not None:
+            raise errors.invalid_action(action, problem)
+        target = (principal_id or caller.object_id).lower()
         if not is_guid(target):
             raise errors.invalid_principal_id(principal_id or "")
         if target != caller.object_id.lower():
@@ -483,23 +529,28 @@ class RbacService:
     # ---------------------------------------------------------------------------------------------
 
     @staticmethod
-    def _well_formed_scope(scope: str) -> str:
-        text = "/" + scope.strip().strip("/")
-        if text == "/":
-            return "/"
-        rid = parse_resource_id(text)
+    def _parse_scope(scope: str) -> ResourceId | None:
+        """The scope as the resource manager parses it (``keyless.arm.ids``): None for the root '/',
+        else its id; 400 ``InvalidScope`` for anything else (nothing is stripped, and nothing
+        longer or deeper than an id can be is looked at further)."""
+        segments = id_segments(scope, max_length=MAX_ID_LENGTH)
+        if segments == []:
+            return None
+        rid = parse_resource_id(scope) if segments is not None else None
         if rid is None:
             raise errors.invalid_scope(scope)
-        return str(rid)
+        return rid
+
+    @classmethod
+    def _well_formed_scope(cls, scope: str) -> str:
+        rid = cls._parse_scope(scope)
+        return "/" if rid is None else str(rid)
 
     def resolve_scope(self, conn: sa.Connection, scope: str) -> str:
         """The canonical form of an existing scope ('/', a subscription, group or resource), or a 4xx."""
-        text = "/" + scope.strip().strip("/")
-        if text == "/":
-            return "/"
-        rid = parse_resource_id(text)
+        rid = self._parse_scope(scope)
         if rid is None:
-            raise errors.invalid_scope(scope)
+            return "/"
         if not is_guid(rid.subscription_id):
             raise arm_errors.invalid_subscription_id(rid.subscription_id)
         sub = conn.execute(
@@ -536,13 +587,7 @@ class RbacService:
 
     @staticmethod
     def _principal_type(conn: sa.Connection, object_id: str) -> str | None:
-        principal = directory.get_by_object_id(conn, object_id.lower())
-        if principal is not None:
-            return _principal_kind(principal.principal_type)
-        group = conn.execute(
-            sa.select(security_groups.c.object_id).where(security_groups.c.object_id == object_id.lower())
-        ).first()
-        return "Group" if group is not None else None
+        return groups.kind_of(conn, object_id)
 
     # ---------------------------------------------------------------------------------------------
     # Role definitions
@@ -628,9 +673,13 @@ class RbacService:
         self._well_formed_scope(scope)
         with self.db.write() as conn:
             version = self._bump(conn)
+            # The scope the request names must exist, as for any extension resource (ARM's 404).
+            self.resolve_scope(conn, scope)
+            seen: set[str] = set()
             for assignable in scopes:
                 canonical = self.resolve_scope(conn, assignable)
-                if canonical.lower() not in {c.lower() for c in canonical_scopes}:
+                if canonical.lower() not in seen:
+                    seen.add(canonical.lower())
                     canonical_scopes.append(canonical)
             existing = conn.execute(sa.select(role_definitions).where(role_definitions.c.name == key)).first()
             if existing is not None and existing.tenant_id != caller.tenant_id:
@@ -688,6 +737,7 @@ class RbacService:
         if get_builtin_role(guid) is not None:
             raise errors.built_in_role_read_only(guid)
         with self.db.read() as conn:
+            self.resolve_scope(conn, scope)  # the scope the request names must exist (ARM's 404)
             found = self._custom_role(conn, caller.tenant_id, guid)
         if found is None:
             return None
@@ -800,7 +850,12 @@ class RbacService:
                 raise errors.unsupported_api_version_for_data_actions(api_version)
             actual_type = self._principal_type(conn, principal)
             if actual_type is None:
-                raise errors.principal_not_found(principal, caller.tenant_id)
+                # With principalType given ARM skips the directory lookup, for a principal made a
+                # moment ago and not yet replicated (azure-docs role-assignments-template.md, "New
+                # service principal"; Azure/AgentBaker#8251): stored as the caller typed it.
+                if given_type is None:
+                    raise errors.principal_not_found(principal, caller.tenant_id)
+                actual_type = given_type
             if given_type is not None and given_type != actual_type:
                 raise errors.unmatched_principal_type(principal, actual_type, given_type)
             existing = self._assignment_by_name(conn, name)
@@ -940,6 +995,9 @@ class RbacService:
         list holds only the assignments the caller may read.
         """
         canonical = self._well_formed_scope(scope)
+        for value in (principal_id, assigned_to):
+            if value is not None and not is_guid(value):
+                raise errors.invalid_principal_id(value)
         if canonical != "/":
             self.check(caller, ROLE_ASSIGNMENTS_READ, canonical)
         with self.db.read() as conn:
@@ -1063,76 +1121,15 @@ class RbacService:
     # Groups
     # ---------------------------------------------------------------------------------------------
 
-    def create_group(self, tenant_id: str, display_name: str) -> str:
-        object_id = str(uuid.uuid4())
-        with self.db.write() as conn:
-            conn.execute(
-                security_groups.insert().values(
-                    object_id=object_id,
-                    tenant_id=tenant_id,
-                    display_name=display_name,
-                    created_at=time.time(),
-                )
-            )
-        return object_id
-
-    def group(self, group_id: str) -> Any:
-        with self.db.read() as conn:
-            return conn.execute(
-                sa.select(security_groups).where(security_groups.c.object_id == group_id.lower())
-            ).first()
-
-    def group_members(self, group_id: str) -> list[str]:
-        with self.db.read() as conn:
-            rows = conn.execute(
-                sa.select(group_members.c.member_id)
-                .where(group_members.c.group_id == group_id.lower())
-                .order_by(group_members.c.member_id)
-            ).all()
-        return [r.member_id for r in rows]
-
-    def add_group_member(self, tenant_id: str, group_id: str, member_id: str) -> bool:
-        """Add a principal (or a nested group) to a group; False when it already was a member."""
-        if not is_guid(member_id):
-            raise errors.invalid_principal_id(member_id)
-        group, member = group_id.lower(), member_id.lower()
+    @contextmanager
+    def membership_change(self) -> Iterator[sa.Connection]:
+        """The write transaction of a change to group membership (the groups themselves live in
+        ``keyless.directory.groups``): it bumps the version first, as every RBAC write does, and
+        after commit makes this replica rebuild its group graph on the next check."""
         with self.db.write() as conn:
             version = self._bump(conn)
-            if (
-                conn.execute(sa.select(security_groups).where(security_groups.c.object_id == group)).first()
-                is None
-            ):
-                raise errors.group_not_found(group_id)
-            if self._principal_type(conn, member) is None:
-                raise errors.principal_not_found(member, tenant_id)
-            present = conn.execute(
-                sa.select(group_members.c.member_id).where(
-                    group_members.c.group_id == group, group_members.c.member_id == member
-                )
-            ).first()
-            if present is None:
-                conn.execute(
-                    group_members.insert().values(group_id=group, member_id=member, created_at=time.time())
-                )
+            yield conn
         self._applied(version, None)
-        return present is None
-
-    def remove_group_member(self, group_id: str, member_id: str) -> bool:
-        try:
-            with self.db.write() as conn:
-                version = self._bump(conn)
-                gone = conn.execute(
-                    group_members.delete().where(
-                        group_members.c.group_id == group_id.lower(),
-                        group_members.c.member_id == member_id.lower(),
-                    )
-                )
-                if gone.rowcount == 0:
-                    raise _NothingChanged()
-        except _NothingChanged:
-            return False
-        self._applied(version, None)
-        return True
 
     # ---------------------------------------------------------------------------------------------
     # Instance facts
@@ -1186,8 +1183,11 @@ def _condition(properties: dict[str, Any]) -> tuple[str | None, str | None]:
         condition = None
     if condition is None:
         return None, None
-    if len(condition.encode()) > 8 * 1024:
-        raise errors.invalid_role_definition("The condition is larger than 8 KB.")
+    try:
+        # The whole grammar, the version (2.0 only) and the 8 KB limit (keyless.rbac.conditions).
+        parse_condition(condition, version)
+    except ConditionError:
+        raise errors.invalid_role_assignment_condition() from None
     # Stored, never evaluated yet: the evaluator treats it as "not satisfied" (it never grants).
     return condition, version or SUPPORTED_CONDITION_VERSION
 
@@ -1199,7 +1199,17 @@ def _string_list(value: Any, path: str) -> tuple[str, ...]:
         raise arm_errors.invalid_request_content(
             f"Error converting value to type 'List[string]'. Path '{path}'."
         )
-    return tuple(v.strip() for v in value if v.strip())
+    return tuple(value)
+
+
+def _patterns(value: Any, path: str) -> tuple[str, ...]:
+    """One of a permission block's four lists, every pattern validated as Azure does on write."""
+    patterns = _string_list(value, path)
+    for pattern in patterns:
+        problem = pattern_problem(pattern)
+        if problem is not None:
+            raise errors.invalid_action_or_not_action(pattern, problem)
+    return patterns
 
 
 def _parse_custom_role(properties: dict[str, Any]) -> tuple[str, str, list[str], list[Permission]]:
@@ -1216,12 +1226,34 @@ def _parse_custom_role(properties: dict[str, Any]) -> tuple[str, str, list[str],
         raise arm_errors.invalid_request_content(
             "Error converting value to type 'string'. Path 'description'."
         )
+    if len(description) > DESCRIPTION_LIMIT:
+        raise errors.invalid_role_definition(
+            f"The description is longer than {DESCRIPTION_LIMIT} characters."
+        )
     scopes = list(_string_list(properties.get("assignableScopes"), "properties.assignableScopes"))
     if not scopes:
         raise errors.invalid_role_definition("The role definition must have at least one assignable scope.")
+    if len(scopes) > ASSIGNABLE_SCOPE_LIMIT:
+        raise errors.invalid_role_definition(
+            f"A role definition can have at most {ASSIGNABLE_SCOPE_LIMIT} assignable scopes."
+        )
     raw = properties.get("permissions")
     if not isinstance(raw, list) or not raw:
         raise errors.invalid_role_definition("The role definition must have at least one permission.")
+    if len(raw) > PERMISSION_BLOCK_LIMIT:
+        raise errors.invalid_role_definition(
+            f"A role definition can have at most {PERMISSION_BLOCK_LIMIT} permissions."
+        )
+    counted = sum(
+        len(item.get(key) or ()) if isinstance(item, dict) and isinstance(item.get(key), list) else 0
+        for item in raw
+        for key in ("actions", "notActions", "dataActions", "notDataActions")
+    )
+    if counted > PATTERN_LIMIT:
+        raise errors.invalid_role_definition(
+            f"A role definition can have at most {PATTERN_LIMIT} actions, notActions, dataActions and "
+            "notDataActions in all."
+        )
     permissions: list[Permission] = []
     for i, item in enumerate(raw):
         if not isinstance(item, dict):
@@ -1231,10 +1263,10 @@ def _parse_custom_role(properties: dict[str, Any]) -> tuple[str, str, list[str],
         path = f"properties.permissions[{i}]"
         permissions.append(
             Permission(
-                actions=_string_list(item.get("actions"), f"{path}.actions"),
-                not_actions=_string_list(item.get("notActions"), f"{path}.notActions"),
-                data_actions=_string_list(item.get("dataActions"), f"{path}.dataActions"),
-                not_data_actions=_string_list(item.get("notDataActions"), f"{path}.notDataActions"),
+                actions=_patterns(item.get("actions"), f"{path}.actions"),
+                not_actions=_patterns(item.get("notActions"), f"{path}.notActions"),
+                data_actions=_patterns(item.get("dataActions"), f"{path}.dataActions"),
+                not_data_actions=_patterns(item.get("notDataActions"), f"{path}.notDataActions"),
             )
         )
     if not any(p.actions or p.data_actions for p in permissions):
