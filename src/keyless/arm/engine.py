@@ -7,7 +7,6 @@ before it acts.
 
 from __future__ import annotations
 
-import base64
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -19,10 +18,12 @@ import orjson
 import sqlalchemy as sa
 
 from keyless.arm import errors
-from keyless.arm.identity import apply_identity
+from keyless.arm.bodies import incoming_of, parse_body
+from keyless.arm.identity import MAX_RESOURCE_ID, apply_identity, canonical_identity, parse_user_assigned_id
 from keyless.arm.ids import ResourceId, is_guid
 from keyless.arm.locations import REGIONS, normalize_location
 from keyless.arm.resource_types import Incoming, ResourceType
+from keyless.arm.visibility import SkipTokens, read_view, scan
 from keyless.authority import principals
 from keyless.authority.tokens import Caller
 from keyless.store.db import Database
@@ -67,9 +68,14 @@ class Authorizer(Protocol):
 
     def check(self, caller: Caller, action: str, scope: str) -> None: ...
 
+    def readable(self, caller: Caller) -> tuple[frozenset[str], Callable[[str, str], bool]] | None:
+        """The scopes of the caller's role assignments and a per-item decision (lists filter by
+        read access: ``keyless.arm.visibility``); None when every caller may read everything."""
+        ...
+
 
 @lru_cache(maxsize=4096)  # a resource's timestamps are rendered on every read
-def _iso(ts: float) -> str:
+def iso_time(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1e7):07d}Z"
 
 
@@ -84,41 +90,6 @@ def _etag() -> str:
 def _etag_matches(header: str, etag: str) -> bool:
     wanted = {t.strip() for t in header.split(",")}
     return "*" in wanted or etag in wanted or etag.strip('"') in wanted
-
-
-def parse_body(raw: bytes) -> dict[str, Any]:
-    if not raw.strip():
-        raise errors.invalid_request_content("The request body is empty.")
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise errors.invalid_request_content(str(exc)) from exc
-    if not isinstance(body, dict):
-        raise errors.invalid_request_content("The request body must be a JSON object.")
-    return body
-
-
-def _incoming(body: dict[str, Any]) -> Incoming:
-    location = body.get("location")
-    if location is not None and not isinstance(location, str):
-        raise errors.invalid_request_content("Error converting value to type 'string'. Path 'location'.")
-    tags = body.get("tags")
-    if tags is not None:
-        if not isinstance(tags, dict) or not all(isinstance(v, str) for v in tags.values()):
-            raise errors.invalid_request_content(
-                "Error converting value to type 'Dictionary[string,string]'. Path 'tags'."
-            )
-    props = body.get("properties")
-    if props is not None and not isinstance(props, dict):
-        raise errors.invalid_request_content("Error converting value to type 'object'. Path 'properties'.")
-    sku = body.get("sku")
-    if sku is not None and not isinstance(sku, dict):
-        raise errors.invalid_request_content("Error converting value to type 'Sku'. Path 'sku'.")
-    kind = body.get("kind")
-    if kind is not None and not isinstance(kind, str):
-        raise errors.invalid_request_content("Error converting value to type 'string'. Path 'kind'.")
-    identity = body.get("identity")
-    return Incoming(location, tags, kind, sku, identity, props, body)
 
 
 def _merge_patch(target: Any, patch: Any) -> Any:
@@ -174,14 +145,17 @@ _SUBSCRIPTION = sa.select(subscriptions).where(
 
 
 class ResourceManager:
-    def __init__(self, db: Database, authorizer: Authorizer, page_size: int) -> None:
+    def __init__(self, db: Database, authorizer: Authorizer, page_size: int, skiptokens: SkipTokens) -> None:
         self.db = db
         self.authorizer = authorizer
         self.page_size = page_size
+        self.skiptokens = skiptokens
         self._types: dict[str, ResourceType] = {}
         self._namespaces: dict[str, str] = {}
         self._change_listeners: list[Callable[[], None]] = []
         self._scope_deletion_hooks: list[Callable[[sa.Connection, str], None]] = []
+        # Called inside the transaction that creates a resource (e.g. its namespace is registered).
+        self.creation_guards: list[Callable[[sa.Connection, ResourceId], None]] = []
 
     def on_change(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` after every committed write, so in-process caches never go stale."""
@@ -227,7 +201,7 @@ class ResourceManager:
 
     # --- reads -------------------------------------------------------------------------
 
-    def _require_subscription(self, conn: sa.Connection, subscription_id: str) -> None:
+    def require_subscription(self, conn: sa.Connection, subscription_id: str) -> None:
         if not is_guid(subscription_id):
             raise errors.invalid_subscription_id(subscription_id)
         if conn.execute(_SUBSCRIPTION, {"sid": subscription_id.lower()}).first() is None:
@@ -235,7 +209,7 @@ class ResourceManager:
 
     def _require_scope(self, conn: sa.Connection, rid: ResourceId) -> None:
         """The subscription, group and parent resource a resource lives under must all exist."""
-        self._require_subscription(conn, rid.subscription_id)
+        self.require_subscription(conn, rid.subscription_id)
         group = rid.group_id
         if group is not None and rid.types:
             if conn.execute(_GET, {"id_key": group.key}).first() is None:
@@ -262,6 +236,9 @@ class ResourceManager:
         if row is None:
             with self.db.read() as conn:
                 self._require_scope(conn, rid)
+                implicit = spec.implicit(conn, rid)
+            if implicit is not None:  # exists whenever its parent does (App Service's config/web)
+                return Reply(200, implicit)
             raise self._not_found(rid)
         resource = _row_to_resource(row, rid)
         return Reply(200, self.render(spec, resource), {"ETag": resource.etag})
@@ -276,17 +253,17 @@ class ResourceManager:
             if doc.get(key) is not None:
                 out[key] = doc[key]
         if doc.get("identity") is not None:
-            out["identity"] = doc["identity"]
+            out["identity"] = canonical_identity(doc["identity"])
         out["properties"] = spec.render_properties(resource)
         if spec.expose_etag:
             out["etag"] = resource.etag
         out["systemData"] = {
             "createdBy": resource.created_by,
             "createdByType": resource.created_by_type,
-            "createdAt": _iso(resource.created_at),
+            "createdAt": iso_time(resource.created_at),
             "lastModifiedBy": resource.modified_by,
             "lastModifiedByType": resource.modified_by_type,
-            "lastModifiedAt": _iso(resource.modified_at),
+            "lastModifiedAt": iso_time(resource.modified_at),
         }
         return out
 
@@ -300,6 +277,10 @@ class ResourceManager:
                 raise errors.invalid_resource_group_name(name)
             return
         spec.name_rule.check(rid.name, spec.type_name)
+        if len(rid.key) > MAX_RESOURCE_ID:  # the longest id the store keeps
+            raise errors.invalid_resource_name(
+                rid.name, spec.type_name, f"The resource id is longer than {MAX_RESOURCE_ID} characters."
+            )
 
     def _location(
         self, spec: ResourceType, incoming: Incoming, existing: StoredResource | None
@@ -337,7 +318,7 @@ class ResourceManager:
         self.check_api_version(spec, ctx)
         if not patch:
             self._check_name(spec, rid)
-        incoming = _incoming(parse_body(raw_body))
+        incoming = incoming_of(parse_body(raw_body))
         self.authorizer.check(ctx.caller, spec.operation("write"), str(rid))
         with self.db.write() as conn:
             existing = self.load(conn, rid)
@@ -345,6 +326,8 @@ class ResourceManager:
                 self._require_scope(conn, rid)
                 if patch:
                     raise self._not_found(rid)
+                for guard in self.creation_guards:
+                    guard(conn, rid)
             self._check_preconditions(ctx, existing, creating=not patch)
             location = self._location(spec, incoming, existing)
             if patch:
@@ -381,15 +364,15 @@ class ResourceManager:
             document.pop("identity", None)
             return
         current = existing.document.get("identity") if existing is not None else None
-        if isinstance(requested, dict):
-            for uami_id in requested.get("userAssignedIdentities") or {}:
-                already = {k.lower() for k in ((current or {}).get("userAssignedIdentities") or {})}
-                if uami_id.lower() not in already:
+        if requested is not None:  # checked by incoming_of: a dict of well-typed fields
+            already = {k.lower() for k in ((current or {}).get("userAssignedIdentities") or {})}
+            for uami_id, entry in (requested.get("userAssignedIdentities") or {}).items():
+                if entry is not None and uami_id.lower() not in already:
                     # Assigning someone's identity is an action on that identity (as in Azure).
                     self.authorizer.check(
                         ctx.caller,
                         "Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action",
-                        uami_id,
+                        str(parse_user_assigned_id(uami_id)),
                     )
         identity = apply_identity(conn, rid, ctx.caller.tenant_id, requested, current, merge=merge)
         if identity is None:
@@ -531,9 +514,11 @@ class ResourceManager:
         path: str,
         skiptoken: str | None,
     ) -> Reply:
-        """Resources of one type under a subscription, a group, or a parent resource."""
+        """Resources of one type under a subscription, a group, or a parent resource: those the
+        caller may read (``keyless.arm.visibility``; 403 only when it may read none)."""
         self.check_api_version(spec, ctx)
-        self.authorizer.check(ctx.caller, spec.operation("read"), str(scope))
+        read = spec.operation("read")
+        view = read_view(self.authorizer, ctx.caller, read, str(scope))
         condition = resources.c.type_key == spec.type_key
         if len(spec.type_path.split("/")) > 1:
             condition = sa.and_(condition, resources.c.parent_key == scope.key)
@@ -541,26 +526,17 @@ class ResourceManager:
             condition = sa.and_(condition, resources.c.subscription_id == scope.subscription_id.lower())
             if scope.resource_group is not None:
                 condition = sa.and_(condition, resources.c.group_key == scope.group_key)
-        if skiptoken:
-            try:
-                after = base64.urlsafe_b64decode(skiptoken.encode()).decode()
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise errors.bad_request(
-                    f"The skip token '{skiptoken}' is invalid.", code="InvalidSkipToken"
-                ) from exc
-            condition = sa.and_(condition, resources.c.id_key > after)
+        after = self.skiptokens.decode(skiptoken) if skiptoken else None
+        keep = None if view.allows is None else (lambda row: view.readable(read, row.resource_id))
         with self.db.read() as conn:
-            self._require_subscription(conn, scope.subscription_id)
+            self.require_subscription(conn, scope.subscription_id)
             if scope.types or (scope.resource_group is not None and not scope.types):
                 if self.load(conn, scope) is None:
                     raise self._not_found(scope)
-            rows = conn.execute(
-                sa.select(resources).where(condition).order_by(resources.c.id_key).limit(self.page_size + 1)
-            ).all()
-        page = [self.render(spec, _row_to_resource(r)) for r in rows[: self.page_size]]
-        body: dict[str, Any] = {"value": page}
-        if len(rows) > self.page_size:
-            token = base64.urlsafe_b64encode(rows[self.page_size - 1].id_key.encode()).decode()
+            rows, next_after = scan(conn, condition, view, keep, self.page_size, after)
+        body: dict[str, Any] = {"value": [self.render(spec, _row_to_resource(r)) for r in rows]}
+        if next_after is not None:
+            token = self.skiptokens.encode(next_after)
             body["nextLink"] = f"{ctx.base_url}{path}?api-version={ctx.api_version}&%24skiptoken={token}"
         return Reply(200, body)
 
@@ -604,7 +580,7 @@ class ResourceManager:
         with self.db.write() as conn:
             existing = self.load(conn, rid)
             if existing is None:
-                self._require_subscription(conn, rid.subscription_id)
+                self.require_subscription(conn, rid.subscription_id)
                 if rid.is_resource_group:
                     raise self._not_found(rid)
                 return Reply(204)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 import uuid
@@ -11,8 +12,12 @@ from typing import Any
 import orjson
 
 from keyless.arm import errors
+from keyless.arm.bodies import parse_action_body
 from keyless.arm.engine import Reply, RequestContext, ResourceManager
-from keyless.arm.ids import ResourceId
+from keyless.arm.generic import GenericApi
+from keyless.arm.ids import ResourceId, id_segments
+from keyless.arm.resource_types import RawBody
+from keyless.arm.visibility import visible_subscriptions
 from keyless.authority.resources import ARM_AUDIENCES
 from keyless.authority.tokens import (
     EXPIRED,
@@ -29,9 +34,11 @@ from keyless.web import (
     Scope,
     Send,
     base_url,
+    has_nul,
     header,
     query_params,
     read_body,
+    send_bytes,
     send_json,
 )
 
@@ -126,6 +133,20 @@ class ArmApp:
         # directory: subscriptions and tenants (see keyless.platform.Directory)
         self.directory = directory
         self.extensions: dict[str, ExtensionHandler] = {}
+        self.generic = GenericApi(manager, directory, SUBSCRIPTION_API_VERSIONS)
+        self.generic.declare(
+            "Microsoft.Resources",
+            {
+                "subscriptions": SUBSCRIPTION_API_VERSIONS,
+                "tenants": SUBSCRIPTION_API_VERSIONS,
+                "locations": SUBSCRIPTION_API_VERSIONS,
+                "providers": self.generic.resources_versions,
+                "resources": self.generic.resources_versions,
+                "subscriptions/resources": self.generic.resources_versions,
+                "subscriptions/resourceGroups": self.generic.resources_versions,
+                "subscriptions/providers": self.generic.resources_versions,
+            },
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # A request id, not a secret: no need to pay for os.urandom on every request.
@@ -145,6 +166,9 @@ class ArmApp:
             await send_json(send, 413, too_large.body(), headers)
             return
         headers.update(reply.headers)
+        if isinstance(reply.body, RawBody):  # not JSON (App Service's publishxml answers XML)
+            await send_bytes(send, reply.status, reply.body.data, reply.body.content_type.encode(), headers)
+            return
         await send_json(send, reply.status, reply.body, headers)
 
     def authenticate(self, scope: Scope) -> Caller:
@@ -165,9 +189,15 @@ class ArmApp:
     async def _handle(self, scope: Scope, receive: Receive) -> Reply:
         method = scope["method"]
         path = scope["path"]
-        segments = [s for s in path.split("/") if s]
+        segments = id_segments(path)  # THE split RBAC uses too; None past its bounds
+        if segments is None:  # as Azure's front end answers an over-long URL: 404
+            raise errors.no_route(path[:200] + "...")
         lowered = [s.lower() for s in segments]
         query = query_params(scope)
+        if has_nul(path, *query.keys(), *query.values()):
+            # No name, id or parameter holds a NUL (no database could store or compare one); the
+            # front end of the real service refuses such a URL as malformed, before routing it.
+            raise errors.invalid_url()
 
         if lowered[:2] == ["metadata", "endpoints"] and len(lowered) == 2:
             return self._metadata(scope, query)
@@ -184,6 +214,10 @@ class ArmApp:
             if_none_match=header(scope, b"if-none-match"),
         )
         body = await read_body(receive) if method in ("PUT", "PATCH", "POST") else b""
+
+        generic = self._generic(method, segments, lowered, path, query, ctx, body)
+        if generic is not None:
+            return generic
 
         # Extension resources: {scope}/providers/{namespace}/... where the namespace has a handler.
         if "providers" in lowered:
@@ -241,7 +275,49 @@ class ArmApp:
         if scope_id.resource_group is None:
             raise errors.no_route(path)
         rid = ResourceId(subscription_id, scope_id.resource_group, namespace, types, names)
-        return self._resource(method, ctx, rid, body, path)
+        reply = self._resource(method, ctx, rid, body, path)
+        if method in ("PUT", "PATCH", "DELETE") and reply.status in (200, 201):
+            settle = self.manager.spec_for(rid).settle_seconds
+            if settle > 0:  # the write stays in flight a while, as the real service's does
+                await asyncio.sleep(settle)
+        return reply
+
+    def _generic(
+        self,
+        method: str,
+        segments: list[str],
+        lowered: list[str],
+        path: str,
+        query: dict[str, str],
+        ctx: RequestContext,
+        body: bytes,
+    ) -> Reply | None:
+        """Microsoft.Resources' generic operations (``keyless.arm.generic``); None for other paths."""
+        generic = self.generic
+        if lowered == ["providers"]:
+            return self._only(method, "GET", lambda: generic.list_providers(ctx, None))
+        if len(lowered) == 2 and lowered[0] == "providers":
+            return self._only(method, "GET", lambda: generic.get_provider(ctx, None, segments[1]))
+        if len(lowered) < 3 or lowered[0] != "subscriptions":
+            return None
+        sub, rest = segments[1], lowered[2:]
+        if rest == ["resources"]:
+            return self._only(method, "GET", lambda: generic.list_resources(ctx, sub, None, path, query))
+        if rest == ["locations"]:
+            return self._only(method, "GET", lambda: generic.list_locations(ctx, sub))
+        if rest == ["providers"]:
+            return self._only(method, "GET", lambda: generic.list_providers(ctx, sub))
+        if len(rest) == 2 and rest[0] == "providers":
+            return self._only(method, "GET", lambda: generic.get_provider(ctx, sub, segments[3]))
+        if len(rest) == 3 and rest[0] == "providers" and rest[2] in ("register", "unregister"):
+            register = rest[2] == "register"
+            return self._only(
+                method, "POST", lambda: generic.set_registration(ctx, sub, segments[3], register, body)
+            )
+        if len(rest) == 3 and rest[0] == "resourcegroups" and rest[2] == "resources":
+            group = segments[3]
+            return self._only(method, "GET", lambda: generic.list_resources(ctx, sub, group, path, query))
+        return None
 
     @staticmethod
     def _only(method: str, allowed: str, run: Callable[[], Reply]) -> Reply:
@@ -274,7 +350,7 @@ class ArmApp:
             raise errors.no_route(f"{rid}/{action}")
         self.manager.check_api_version(spec, ctx)
         self.manager.authorizer.check(ctx.caller, spec.operation(f"{action}/action"), str(rid))
-        payload = orjson.loads(body) if body.strip() else {}
+        payload = parse_action_body(body)
         with self.manager.db.write() as conn:
             resource = self.manager.load(conn, rid)
             if resource is None:
@@ -290,19 +366,11 @@ class ArmApp:
             raise errors.invalid_api_version(ctx.api_version, SUBSCRIPTION_API_VERSIONS)
 
     def _readable_subscriptions(self, caller: Caller) -> list[Any]:
-        """A list answers with what the caller may read (``subscriptions/read``), as ARM's does."""
-        readable = []
-        for sub in self.directory.subscriptions_for(caller.tenant_id):
-            try:
-                self.manager.authorizer.check(
-                    caller, SUBSCRIPTION_READ, f"/subscriptions/{sub.subscription_id}"
-                )
-            except errors.ArmError as exc:
-                if exc.status != 403:
-                    raise
-                continue
-            readable.append(sub)
-        return readable
+        """A list answers with what the caller may see: the subscriptions it may read or holds a
+        role in (``keyless.arm.visibility``), as ARM's does."""
+        subs = self.directory.subscriptions_for(caller.tenant_id)
+        visible = visible_subscriptions(self.manager.authorizer, caller, (s.subscription_id for s in subs))
+        return [s for s in subs if s.subscription_id.lower() in visible]
 
     def _list_subscriptions(self, ctx: RequestContext) -> Reply:
         self._check_subscription_version(ctx)
@@ -311,6 +379,8 @@ class ArmApp:
 
     def _get_subscription(self, ctx: RequestContext, subscription_id: str) -> Reply:
         self._check_subscription_version(ctx)
+        # Listed to anyone with a role in it, but read only with subscriptions/read (unchanged; see
+        # keyless.arm.visibility).
         self.manager.authorizer.check(ctx.caller, SUBSCRIPTION_READ, f"/subscriptions/{subscription_id}")
         sub = self.directory.subscription(subscription_id)
         if sub is None:

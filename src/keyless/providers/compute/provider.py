@@ -8,15 +8,19 @@ workload gets a host token when it is created; the ``listHostToken`` and
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from typing import Any
+from xml.sax.saxutils import escape as xml_escape
 
+import orjson
 import sqlalchemy as sa
 
 from keyless.arm import errors
 from keyless.arm.engine import RequestContext, StoredResource
 from keyless.arm.ids import ResourceId
-from keyless.arm.resource_types import Incoming, NameRule, ResourceType
+from keyless.arm.resource_types import Incoming, NameRule, RawBody, ResourceType
+from keyless.store.tables import resources
 from keyless.workload.hosts import HostTokens
 
 VM_API_VERSIONS = frozenset(
@@ -82,6 +86,22 @@ VM_TYPE_KEY = "microsoft.compute/virtualmachines"
 SITE_TYPE_KEY = "microsoft.web/sites"
 WORKLOAD_TYPE_KEYS = frozenset({VM_TYPE_KEY, SITE_TYPE_KEY})
 SITE_KINDS = ("app", "functionapp")
+# Read-only properties the provider computes; whatever a request says for them is dropped.
+_VM_READ_ONLY = ("provisioningState", "vmId", "timeCreated", "instanceView")
+_SITE_READ_ONLY = (
+    "provisioningState",
+    "state",
+    "defaultHostName",
+    "hostNames",
+    "enabledHostNames",
+    "hostNameSslStates",
+    "repositorySiteName",
+    "usageState",
+    "availabilityState",
+    "lastModifiedTimeUtc",
+    "resourceGroup",
+    "sku",
+)
 
 
 class WorkloadType(ResourceType):
@@ -143,15 +163,47 @@ class VirtualMachineType(WorkloadType):
         existing: StoredResource | None,
     ) -> dict[str, Any]:
         props = dict(incoming.properties or {})
-        props.pop("provisioningState", None)
+        for read_only in _VM_READ_ONLY:
+            props.pop(read_only, None)
         props["vmId"] = (
             (existing.document.get("properties") or {}).get("vmId") if existing else str(uuid.uuid4())
         )
         return props
 
     def render_properties(self, resource: StoredResource) -> dict[str, Any]:
-        props = dict(resource.document.get("properties") or {})
+        """What the request stored, over the minimal profiles a VM always has (the spec's
+        ``VirtualMachineProperties``: clients read ``hardwareProfile.vmSize``,
+        ``storageProfile.osDisk.osType``, ``osProfile.computerName``, ``vmId``, ``timeCreated``)."""
+        stored = resource.document.get("properties") or {}
+        name = resource.rid.name
+        props: dict[str, Any] = {
+            "hardwareProfile": {"vmSize": "Standard_B1s"},
+            "storageProfile": {
+                "osDisk": {
+                    "osType": "Linux",
+                    "name": f"{name}_OsDisk",
+                    "createOption": "FromImage",
+                    "caching": "ReadWrite",
+                    "deleteOption": "Detach",
+                    "diskSizeGB": 30,
+                    "managedDisk": {"storageAccountType": "Standard_LRS"},
+                },
+                "dataDisks": [],
+            },
+            "osProfile": {
+                # Windows computer names stop at 15 characters; Linux ones at 64 (the VM name's limit).
+                "computerName": name,
+                "adminUsername": "azureuser",
+                "linuxConfiguration": {"disablePasswordAuthentication": True, "provisionVMAgent": True},
+                "secrets": [],
+                "allowExtensionOperations": True,
+                "requireGuestProvisionSignal": True,
+            },
+            "networkProfile": {"networkInterfaces": []},
+        }
+        props.update(stored)
         props["provisioningState"] = "Succeeded"
+        props["timeCreated"] = _iso(resource.created_at)
         return props
 
 
@@ -170,6 +222,7 @@ class SiteType(WorkloadType):
                 "end with a hyphen.",
             ),
         )
+        self.actions["publishxml"] = self._publish_xml
 
     def validate(
         self,
@@ -188,15 +241,198 @@ class SiteType(WorkloadType):
                 target="kind",
             )
         props = dict(incoming.properties or {})
-        for read_only in ("provisioningState", "state", "defaultHostName", "hostNames"):
+        for read_only in _SITE_READ_ONLY:
             props.pop(read_only, None)
+        for name in ("serverFarmId", "siteConfig"):
+            if props.get(name) is not None and not isinstance(
+                props[name], (str if name == "serverFarmId" else dict)
+            ):
+                raise errors.invalid_request_content(
+                    f"Error converting value to type '{'string' if name == 'serverFarmId' else 'SiteConfig'}'. "
+                    f"Path 'properties.{name}'."
+                )
         return props
 
+    def after_write(
+        self, ctx: RequestContext, conn: sa.Connection, resource: StoredResource, created: bool
+    ) -> dict[str, Any] | None:
+        super().after_write(ctx, conn, resource, created)
+        if resource.document.get("kind"):
+            return None
+        # App Service always answers a kind ("app" when none was given); the engine then stores
+        # the whole document, this included.
+        resource.document["kind"] = "app"
+        return dict(resource.document.get("properties") or {})
+
     def render_properties(self, resource: StoredResource) -> dict[str, Any]:
-        props = dict(resource.document.get("properties") or {})
-        host = f"{resource.rid.name.lower()}.azurewebsites.net"
-        props.update(state="Running", defaultHostName=host, hostNames=[host], provisioningState="Succeeded")
+        """``SiteProperties`` as App Service answers them (specs ``Microsoft.Web`` ``Site``): what
+        the request stored, and the read-only ones clients read (az's ``functionapp show`` reads
+        ``serverFarmId`` and ``sku``; ``webapp list`` reads ``defaultHostName``, ``state``...).
+        No App Service plan exists in Keyless: ``serverFarmId`` is null unless the request gave one,
+        and ``sku`` is "Dynamic" (consumption) for a function app, "Free" otherwise."""
+        stored = resource.document.get("properties") or {}
+        rid = resource.rid
+        name = rid.name.lower()
+        host, scm = f"{name}.azurewebsites.net", f"{name}.scm.azurewebsites.net"
+        function_app = is_function_app(resource)
+        props: dict[str, Any] = {
+            "name": rid.name,
+            "enabled": True,
+            "serverFarmId": None,
+            "reserved": "linux" in str(resource.document.get("kind") or "").lower(),
+            "isXenon": False,
+            "hyperV": False,
+            "siteConfig": _site_config(rid.name, function_app, brief=True),
+            "scmSiteAlsoStopped": False,
+            "clientAffinityEnabled": not function_app,
+            "clientCertEnabled": False,
+            "clientCertMode": "Required",
+            "hostNamesDisabled": False,
+            "containerSize": 1536 if function_app else 0,
+            "dailyMemoryTimeQuota": 0,
+            "httpsOnly": False,
+            "redundancyMode": "None",
+            "publicNetworkAccess": None,
+            "storageAccountRequired": False,
+            "keyVaultReferenceIdentity": "SystemAssigned",
+            "vnetRouteAllEnabled": False,
+            "managedEnvironmentId": None,
+        }
+        props.update(stored)
+        if isinstance(stored.get("siteConfig"), dict):
+            props["siteConfig"] = {**_site_config(rid.name, function_app, brief=True), **stored["siteConfig"]}
+        props.update(
+            state="Running",
+            hostNames=[host],
+            enabledHostNames=[host, scm],
+            hostNameSslStates=[
+                {"name": host, "sslState": "Disabled", "hostType": "Standard"},
+                {"name": scm, "sslState": "Disabled", "hostType": "Repository"},
+            ],
+            repositorySiteName=rid.name,
+            usageState="Normal",
+            availabilityState="Normal",
+            lastModifiedTimeUtc=_iso(resource.modified_at),
+            resourceGroup=rid.resource_group,
+            defaultHostName=host,
+            sku="Dynamic" if function_app else "Free",
+            provisioningState="Succeeded",
+        )
         return props
+
+    def _publish_xml(
+        self, ctx: RequestContext, conn: sa.Connection, resource: StoredResource, body: dict[str, Any]
+    ) -> tuple[int, Any]:
+        """``POST sites/{name}/publishxml`` (WebApps_ListPublishingProfileXmlWithSecrets): one Web
+        Deploy profile without credentials (Keyless deploys nothing).  az's ``functionapp show``
+        parses ``publishData/publishProfile`` and looks for an FTP one (none: it skips the URL)."""
+        name = xml_escape(resource.rid.name, {'"': "&quot;"})
+        lowered = name.lower()
+        profile = (
+            f'<publishData><publishProfile profileName="{name} - Web Deploy" publishMethod="MSDeploy" '
+            f'publishUrl="{lowered}.scm.azurewebsites.net:443" msdeploySite="{name}" userName="${name}" '
+            f'userPWD="" destinationAppUrl="https://{lowered}.azurewebsites.net" SQLServerDBConnectionString="" '
+            'mySQLDBConnectionString="" hostingProviderForumLink="" controlPanelLink="https://portal.azure.com" '
+            'webSystem="WebSites"><databases /></publishProfile></publishData>'
+        )
+        return 200, RawBody("application/xml", profile.encode())
+
+
+class SiteConfigType(ResourceType):
+    """``Microsoft.Web/sites/config``, name ``web`` only: the site's configuration, which exists
+    whenever the site does (WebApps_GetConfiguration; a PUT stores what it is given)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            namespace="Microsoft.Web",
+            type_path="sites/config",
+            api_versions=WEB_API_VERSIONS,
+            tracked=False,
+            create_status=200,
+            name_rule=NameRule(re.compile(r"[wW][eE][bB]"), "The only configuration served is 'web'."),
+        )
+
+    def render_properties(self, resource: StoredResource) -> dict[str, Any]:
+        parent = resource.rid.parent
+        site = parent.name if parent is not None else resource.rid.name
+        return {**_site_config(site, False, brief=False), **(resource.document.get("properties") or {})}
+
+    def implicit(self, conn: sa.Connection, rid: ResourceId) -> dict[str, Any] | None:
+        parent = rid.parent
+        if rid.name.lower() != "web" or parent is None:
+            return None
+        row = conn.execute(sa.select(resources.c.document).where(resources.c.id_key == parent.key)).first()
+        if row is None:
+            return None
+        kind = str(orjson.loads(row.document).get("kind") or "").lower()
+        return {
+            "id": str(rid),
+            "name": rid.name,
+            "type": self.type_name,
+            "properties": _site_config(parent.name, "functionapp" in kind, brief=False),
+        }
+
+
+def _iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1e7):07d}Z"
+
+
+def _site_config(site: str, function_app: bool, *, brief: bool) -> dict[str, Any]:
+    """A ``SiteConfig`` with App Service's defaults (specs ``Microsoft.Web`` ``SiteConfig``).  In
+    a site's GET App Service answers a brief one; ``config/web`` answers the whole."""
+    config: dict[str, Any] = {
+        "numberOfWorkers": 1,
+        "linuxFxVersion": "",
+        "acrUseManagedIdentityCreds": False,
+        "alwaysOn": False,
+        "http20Enabled": False,
+        "functionAppScaleLimit": 200 if function_app else 0,
+        "minimumElasticInstanceCount": 0,
+    }
+    if brief:
+        return config
+    allow_all = {
+        "ipAddress": "Any",
+        "action": "Allow",
+        "priority": 2147483647,
+        "name": "Allow all",
+        "description": "Allow all access",
+    }
+    config.update(
+        defaultDocuments=[],
+        netFrameworkVersion="v4.0",
+        phpVersion="",
+        pythonVersion="",
+        nodeVersion="",
+        powerShellVersion="",
+        requestTracingEnabled=False,
+        remoteDebuggingEnabled=False,
+        httpLoggingEnabled=False,
+        logsDirectorySizeLimit=35,
+        detailedErrorLoggingEnabled=False,
+        publishingUsername=f"${site}",
+        appSettings=None,
+        connectionStrings=None,
+        scmType="None",
+        use32BitWorkerProcess=True,
+        webSocketsEnabled=False,
+        appCommandLine="",
+        managedPipelineMode="Integrated",
+        virtualApplications=[{"virtualPath": "/", "physicalPath": "site\\wwwroot", "preloadEnabled": False}],
+        loadBalancing="LeastRequests",
+        autoHealEnabled=False,
+        localMySqlEnabled=False,
+        ipSecurityRestrictions=[allow_all],
+        scmIpSecurityRestrictions=[allow_all],
+        scmIpSecurityRestrictionsUseMain=False,
+        minTlsVersion="1.2",
+        scmMinTlsVersion="1.2",
+        ftpsState="FtpsOnly",
+        preWarmedInstanceCount=0,
+        functionsRuntimeScaleMonitoringEnabled=False,
+        azureStorageAccounts={},
+    )
+    return config
 
 
 def is_function_app(resource: StoredResource) -> bool:

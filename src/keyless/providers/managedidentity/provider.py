@@ -4,7 +4,7 @@ identity credentials (which let an external token stand in for that principal)."
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import time
 from typing import Any
 from urllib.parse import urlparse
 
@@ -40,8 +40,13 @@ FIC_API_VERSIONS = frozenset(v for v in API_VERSIONS if v >= "2022-01-31-preview
 TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"  # noqa: S105 (an audience, not a secret)
 MAX_FEDERATED_CREDENTIALS = 20
 _FIELD_LIMIT = 600
+# An issuer URL is printable ASCII without spaces (an IDN host in its xn-- form).
+_URL_TEXT = re.compile(r"[\x21-\x7e]+")
 _ISOLATION_SCOPES = ("None", "Regional")
 _READ_ONLY = ("tenantId", "principalId", "clientId")
+# How long a federated identity credential write is in flight (see ``claim_write_lease``).
+FIC_WRITE_SECONDS = 0.25
+_LEASE_KEY = "_ficWriteLeaseUntil"
 
 
 class UserAssignedIdentityType(ResourceType):
@@ -108,45 +113,20 @@ def _bad(message: str, target: str | None = None) -> errors.ArmError:
     return errors.bad_request(message, target=target)
 
 
-# (tenant id, subject, audience) -> a signed assertion from Keyless's workload issuer.
-AssertionMinter = Callable[[str, str, str], str]
-# tenant id -> Keyless's workload issuer URL.
-IssuerOf = Callable[[str], str]
-
-
 class FederatedIdentityCredentialType(ResourceType):
-    def __init__(self, mint_assertion: AssertionMinter, issuer_of: IssuerOf) -> None:
-        self._mint_assertion = mint_assertion
-        self._issuer_of = issuer_of
+    def __init__(self) -> None:
         super().__init__(
             namespace=NAMESPACE,
             type_path="userAssignedIdentities/federatedIdentityCredentials",
             api_versions=FIC_API_VERSIONS,
             tracked=False,
+            settle_seconds=FIC_WRITE_SECONDS,
             name_rule=NameRule(
                 re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_-]{2,119}$"),
                 "The name must be 3 to 120 characters long, start with a letter or number, and contain "
                 "only letters, numbers, hyphens and underscores.",
             ),
         )
-        self.actions = {"issueAssertion": self._issue_assertion}
-
-    def _issue_assertion(
-        self, ctx: RequestContext, conn: sa.Connection, resource: StoredResource, body: dict[str, Any]
-    ) -> tuple[int, Any]:
-        """Keyless-specific: an assertion from Keyless's own workload issuer matching this credential.
-
-        This is what `keyless run --as IDENTITY --federated` puts in AZURE_FEDERATED_TOKEN_FILE.
-        """
-        props = resource.document.get("properties") or {}
-        issuer = self._issuer_of(ctx.caller.tenant_id)
-        if props.get("issuer") != issuer:
-            raise _bad(
-                f"This credential trusts the issuer '{props.get('issuer')}'. Keyless can only issue assertions "
-                f"as its own workload issuer '{issuer}'."
-            )
-        assertion = self._mint_assertion(ctx.caller.tenant_id, props["subject"], props["audiences"][0])
-        return 200, {"assertion": assertion, "issuer": issuer, "subject": props["subject"]}
 
     def validate(
         self,
@@ -162,10 +142,21 @@ class FederatedIdentityCredentialType(ResourceType):
         issuer, subject, audiences = props.get("issuer"), props.get("subject"), props.get("audiences")
         if not isinstance(issuer, str) or not issuer.strip():
             raise _bad("Federated identity credential issuer is required.", "properties.issuer")
-        parsed = urlparse(issuer)
-        if parsed.scheme != "https" or not parsed.netloc or len(issuer) > _FIELD_LIMIT:
+        try:
+            parsed = urlparse(issuer)
+            port_ok = parsed.port is None or parsed.port > 0
+        except ValueError:
+            parsed, port_ok = urlparse(""), False
+        if (
+            parsed.scheme != "https"
+            or not parsed.hostname
+            or not port_ok
+            or len(issuer) > _FIELD_LIMIT
+            or not _URL_TEXT.fullmatch(issuer)
+        ):
+            shown = issuer[:_FIELD_LIMIT]
             raise _bad(
-                f"Federated identity credential issuer '{issuer}' must be an https URL of at most "
+                f"Federated identity credential issuer '{shown}' must be an https URL (printable ASCII) of at most "
                 f"{_FIELD_LIMIT} characters.",
                 "properties.issuer",
             )
@@ -210,4 +201,48 @@ class FederatedIdentityCredentialType(ResourceType):
         out: dict[str, Any] = {"issuer": issuer, "subject": subject, "audiences": [audiences[0]]}
         if description is not None:
             out["description"] = description
+        claim_write_lease(conn, parent)
         return out
+
+    def before_delete(self, ctx: RequestContext, conn: sa.Connection, resource: StoredResource) -> None:
+        parent = resource.rid.parent
+        if parent is not None:
+            claim_write_lease(conn, parent)
+
+
+def claim_write_lease(conn: sa.Connection, identity: ResourceId) -> None:
+    """Claim the identity's federated-credential write lease inside the caller's write transaction,
+    or raise Azure's 409 ``ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity``
+    while another write holds it.
+
+    Azure refuses concurrent FIC writes under one user-assigned identity with that 409 (azure-docs
+    workload-identity-federation-considerations.md, "Concurrent updates aren't supported"; the code
+    and text as deployments report them, e.g. Bicep ``@batchSize(1)`` notes: "Concurrent Federated
+    Identity Credentials writes under the same managed identity are not supported").  It documents
+    no window: a write there is in flight about a second.  Keyless models a write as in flight for
+    ``FIC_WRITE_SECONDS`` after it commits: the lease lasts that long, and the wire layer answers
+    the writer only once it is over (``settle_seconds``), so a sequential client never meets its own
+    lease while parallel writers (milliseconds apart) do.  The lease lives in the identity's stored
+    document (``_ficWriteLeaseUntil``, never rendered), read under a row lock (``FOR UPDATE`` on
+    PostgreSQL; SQLite's write transactions are serial), so it holds across replicas.
+    """
+    row = conn.execute(
+        sa.select(resources.c.document).where(resources.c.id_key == identity.key).with_for_update()
+    ).first()
+    if row is None:  # the engine checked the parent exists; a tree delete may be removing it
+        return
+    document = orjson.loads(row.document)
+    now = time.time()
+    until = document.get(_LEASE_KEY)
+    if isinstance(until, (int, float)) and now < until <= now + FIC_WRITE_SECONDS:
+        raise errors.ArmError(
+            409,
+            "ConcurrentFederatedIdentityCredentialsWritesForSingleManagedIdentity",
+            "Concurrent Federated Identity Credentials writes under the same managed identity are not supported.",
+        )
+    document[_LEASE_KEY] = now + FIC_WRITE_SECONDS
+    conn.execute(
+        resources.update()
+        .where(resources.c.id_key == identity.key)
+        .values(document=orjson.dumps(document).decode())
+    )
