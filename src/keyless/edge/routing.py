@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from keyless.edge.forward import Forwarder
-from keyless.web import ASGIApp, Receive, Scope, Send, header, host_of, send_json
+from keyless.web import ASGIApp, Receive, Scope, Send, bounded_int, header, host_of, send_json
 
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
 # Direct mode on localhost: these first path segments belong to the resource manager.
 _ARM_ROOTS = frozenset({"subscriptions", "providers", "metadata", "tenants"})
+# Plain-HTTP ``/metadata/...`` on localhost is IMDS (what a VM reaches at 169.254.169.254, and
+# what a client that drops the base URL's path sends): the direct IMDS app answers it, so a
+# caller without a host token gets IMDS's error rather than the resource manager's 401.
+_LOCAL_HTTP_ALIASES = {"metadata": "imds"}
 VIA_PROXY = "keyless.via_proxy"
 PROXY_AUTHORIZATION = "keyless.proxy_authorization"
 
@@ -29,7 +33,7 @@ def _names_this_listener(scope: Scope) -> bool:
     raw = header(scope, b"host") or ""
     tail = raw[raw.find("]") + 1 :] if raw.startswith("[") else raw
     _, colon, port = tail.rpartition(":")
-    wanted = int(port) if colon and port.isdigit() else 80
+    wanted = (bounded_int(port, 65535) if colon else 80) or -1
     server = scope.get("server")
     return server is not None and server[1] == wanted
 
@@ -97,7 +101,9 @@ class HostRouter:
                 return
         if host in LOCAL_HOSTS:
             first = scope["path"].lstrip("/").split("/", 1)[0].lower()
-            local_app = self.local_http.get(first) if scope.get("scheme") == "http" else None
+            local_app = None
+            if scope.get("scheme") == "http":
+                local_app = self.local_http.get(_LOCAL_HTTP_ALIASES.get(first, first))
             if local_app is not None:
                 await local_app(scope, receive, send)
             elif first == "_keyless":

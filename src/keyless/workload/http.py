@@ -15,7 +15,18 @@ from typing import Any
 
 from keyless.authority import errors as oauth_errors
 from keyless.edge.routing import proxy_authorization
-from keyless.web import Receive, Scope, Send, header, parse_query, query_params, send_bytes, send_json
+from keyless.web import (
+    Receive,
+    Scope,
+    Send,
+    has_nul,
+    header,
+    parse_query,
+    query_params,
+    send_bytes,
+    send_json,
+)
+from keyless.workload import imds
 from keyless.workload.service import (
     IdentityNotFound,
     Selector,
@@ -27,11 +38,14 @@ from keyless.workload.service import (
 
 IMDS_HOST = "169.254.169.254"
 IMDS_TOKEN_PATH = "/metadata/identity/oauth2/token"  # noqa: S105 (a path)
+_IDENTITY_ROOT = "/metadata/identity"
+_INSTANCE_PATH = "/metadata/instance"
+_VERSIONS_PATH = "/metadata/versions"
+_TEXT_TYPE = b"text/plain; charset=utf-8"
 # The per-workload IMDS base URL is /imds/{host token}; the App Service endpoint is /msi/token.
 IMDS_DIRECT_PREFIX = "/imds/"
 APP_SERVICE_PATH = "/msi/token"
 _IMDS_HEADERS = {"Server": "IMDS/150.870.65.1015"}
-_MIN_IMDS_VERSION = "2018-02-01"
 
 
 def _basic_password(value: str | None) -> str | None:
@@ -46,6 +60,11 @@ def _basic_password(value: str | None) -> str | None:
         return None
 
 
+async def _metadata_error(send: Send, status: int, message: str) -> None:
+    """The error shape of IMDS's non-identity categories (imds.json ``ErrorResponse``)."""
+    await send_json(send, status, {"error": message}, _IMDS_HEADERS)
+
+
 async def _imds_error(send: Send, status: int, error: str, description: str, **headers: str) -> None:
     await send_json(
         send, status, {"error": error, "error_description": description}, {**_IMDS_HEADERS, **headers}
@@ -58,6 +77,14 @@ class IdentityEndpointsApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
+        params = query_params(scope)
+        if has_nul(path, *params.keys(), *params.values()):
+            # No host token, identity id or resource holds a NUL: refused before any lookup.
+            if path.rstrip("/").lower() == APP_SERVICE_PATH:
+                await _app_service_error(send, 400, "The request URL contains a NUL character.")
+            else:
+                await _imds_error(send, 400, "invalid_request", "The request URL contains a NUL character.")
+            return
         if path.startswith(IMDS_DIRECT_PREFIX):
             token, _, rest = path[len(IMDS_DIRECT_PREFIX) :].partition("/")
             await self._imds(scope, send, "/" + rest, token)
@@ -70,32 +97,58 @@ class IdentityEndpointsApp:
     # --- IMDS ------------------------------------------------------------------------------
 
     async def _imds(self, scope: Scope, send: Send, path: str, host_token: str | None) -> None:
-        if path.rstrip("/").lower() != IMDS_TOKEN_PATH:
-            await _imds_error(send, 404, "not_found", "The requested path was not found.")
-            return
+        # msal-node appends a "/" to the token path; IMDS matches the routes without regard to case.
+        route = path.rstrip("/")
+        lowered = route.lower()
+        identity = lowered.startswith(_IDENTITY_ROOT)
         if scope["method"] != "GET":
-            await _imds_error(send, 405, "method_not_allowed", "Only GET is supported.")
+            if identity:
+                await _imds_error(send, 405, "method_not_allowed", "Only GET is supported.")
+            else:
+                await _metadata_error(send, 405, "Method not allowed")
             return
-        if header(scope, b"metadata") != "true":
-            await _imds_error(send, 400, "invalid_request", "Required metadata header not specified")
+        # IMDS compares the header's value without regard to case: Microsoft's own Linux agent
+        # sends "Metadata: True" (Azure/WALinuxAgent azurelinuxagent/common/protocol/imds.py).
+        if (header(scope, b"metadata") or "").lower() != "true":
+            if identity:
+                await _imds_error(send, 400, "invalid_request", "Required metadata header not specified")
+            else:
+                await _metadata_error(send, 400, "Bad request. Required metadata header not specified")
             return
         if header(scope, b"x-forwarded-for") is not None:
-            await _imds_error(
-                send, 400, "invalid_request", "Requests with an X-Forwarded-For header are rejected"
-            )
+            description = "Requests with an X-Forwarded-For header are rejected"
+            if identity:
+                await _imds_error(send, 400, "invalid_request", description)
+            else:
+                await _metadata_error(send, 400, f"Bad request. {description}")
             return
         params, duplicate = parse_query(scope)  # IMDS refuses duplicate names
         if duplicate is not None:
-            await _imds_error(send, 400, "invalid_request", f"Duplicate query parameter '{duplicate}'")
+            if identity:
+                await _imds_error(send, 400, "invalid_request", f"Duplicate query parameter '{duplicate}'")
+            else:
+                await _metadata_error(send, 400, f"Bad request. Duplicate query parameter '{duplicate}'")
             return
-        version = params.get("api-version")
-        if not version:
-            await _imds_error(
-                send, 400, "invalid_request", "Required query variable 'api-version' is missing"
-            )
-            return
-        if version < _MIN_IMDS_VERSION:
-            await _imds_error(send, 400, "invalid_request", f"Invalid api-version '{version}'")
+        if lowered == IMDS_TOKEN_PATH:
+            await self._identity_token(send, params, host_token)
+        elif lowered == _VERSIONS_PATH:
+            await send_json(send, 200, {"apiVersions": sorted(imds.API_VERSIONS)}, _IMDS_HEADERS)
+        elif lowered == _INSTANCE_PATH or lowered.startswith(_INSTANCE_PATH + "/"):
+            await self._instance(send, route, params, host_token)
+        elif identity:
+            await _imds_error(send, 404, "not_found", "The requested path was not found.")
+        else:
+            await _metadata_error(send, 404, "Not found")
+
+    async def _identity_token(self, send: Send, params: dict[str, str], host_token: str | None) -> None:
+        if params.get("api-version") not in imds.IDENTITY_VERSIONS:
+            # The versions error of every IMDS category, in the identity endpoint's error shape.
+            body = {
+                "error": "invalid_request",
+                "error_description": imds.VERSIONS_ERROR,
+                "newest-versions": imds.NEWEST_VERSIONS,
+            }
+            await send_json(send, 400, body, _IMDS_HEADERS)
             return
         resource = params.get("resource")
         if not resource:
@@ -120,6 +173,7 @@ class IdentityEndpointsApp:
                 Selector(params.get("client_id"), params.get("object_id"), resource_id),
                 resource,
                 bypass_cache=params.get("bypass_cache") == "true",
+                sole_user_assigned=True,
             )
         except Throttled:
             await _imds_error(
@@ -138,6 +192,34 @@ class IdentityEndpointsApp:
             if params.get(echoed):
                 body[echoed] = params[echoed]
         await send_json(send, 200, body, _IMDS_HEADERS)
+
+    async def _instance(self, send: Send, route: str, params: dict[str, str], host_token: str | None) -> None:
+        """``/metadata/instance[/<key or index>...]`` with ``format=json|text`` (see ``imds.py``)."""
+        if params.get("api-version") not in imds.INSTANCE_VERSIONS:
+            body = {"error": imds.VERSIONS_ERROR, "newest-versions": imds.NEWEST_VERSIONS}
+            await send_json(send, 400, body, _IMDS_HEADERS)
+            return
+        fmt = params.get("format", "json")
+        if fmt not in ("json", "text"):
+            await _metadata_error(send, 400, "Bad request. Invalid format: use json or text")
+            return
+        workload = self.service.workload_for_host_token(host_token)
+        if workload is None or not workload.is_vm:
+            # Only a VM has IMDS: a Function app (or an unknown caller) gets IMDS's refusal.
+            await _metadata_error(send, 400, "Bad request. The caller is not a known virtual machine")
+            return
+        steps = [s for s in route[len(_INSTANCE_PATH) :].split("/") if s]  # ASGI paths come decoded
+        try:
+            node = imds.walk(imds.instance_document(workload.resource), steps)
+        except imds.NotFound:
+            await _metadata_error(send, 404, "Not found")
+            return
+        if fmt == "text":
+            await send_bytes(send, 200, imds.as_text(node).encode(), _TEXT_TYPE, _IMDS_HEADERS)
+        elif imds.is_leaf(node):
+            await _metadata_error(send, 400, "Bad request. Leaf nodes can only be queried with format=text")
+        else:
+            await send_json(send, 200, node, _IMDS_HEADERS)
 
     # --- App Service -----------------------------------------------------------------------
 

@@ -16,7 +16,6 @@ from typing import Any
 from keyless.arm.engine import ResourceManager, StoredResource
 from keyless.arm.ids import parse_resource_id
 from keyless.authority import principals
-from keyless.authority.resources import is_known_resource
 from keyless.authority.service import Authority
 from keyless.authority.tokens import IssuedToken
 from keyless.providers.compute.provider import SITE_TYPE_KEY, VM_TYPE_KEY, is_function_app
@@ -28,6 +27,8 @@ _REFRESH_MARGIN = 300
 # Workload and principal lookups are remembered this long. Writes through this replica clear
 # them at once; a change made through another replica shows here within this bound.
 _LOOKUP_TTL = 1.0
+# Cached workload tokens kept at most (callers choose the resource, e.g. any vault's audience).
+_TOKEN_CACHE_LIMIT = 16384
 
 
 class IdentityNotFound(Exception):
@@ -113,7 +114,8 @@ class WorkloadIdentityService:
         if not token:
             return None
         now = time.monotonic()
-        hit = self._workloads.get(token)
+        cache_key = token.lower()  # tokens match without regard to case (see hosts.py)
+        hit = self._workloads.get(cache_key)
         if hit is not None and now - hit[0] < _LOOKUP_TTL:
             return hit[1]
         with self.db.read() as conn:
@@ -126,7 +128,7 @@ class WorkloadIdentityService:
             return None
         workload = Workload(resource)
         with self._lock:
-            self._workloads[token] = (now, workload)
+            self._workloads[cache_key] = (now, workload)
         return workload
 
     def check_rate(self, workload: Workload) -> None:
@@ -142,8 +144,16 @@ class WorkloadIdentityService:
                 raise Throttled()
             window.append(now)
 
-    def _select(self, workload: Workload, selector: Selector) -> tuple[principals.Principal, str | None]:
-        """The assigned identity the request names: (its principal, UAMI id or None for system)."""
+    def _select(
+        self, workload: Workload, selector: Selector, sole_user_assigned: bool
+    ) -> tuple[principals.Principal, str | None]:
+        """The assigned identity the request names: (its principal, UAMI id or None for system).
+
+        With no selector: the system-assigned identity; failing that, when ``sole_user_assigned``
+        (IMDS), the only user-assigned one. Source: entra-docs ``managed-identities-faq.md``
+        ("What identity will IMDS default to ..."). App Service answers 400 instead (reference
+        identity-endpoints.md, §2), so its endpoint passes False.
+        """
         identity: dict[str, Any] = workload.resource.document.get("identity") or {}
         user: dict[str, dict[str, str]] = identity.get("userAssignedIdentities") or {}
         chosen_uami: str | None = None
@@ -169,8 +179,10 @@ class WorkloadIdentityService:
                 ):
                     object_id = system.object_id
         else:
-            # No selector: the system-assigned identity, and nothing else (the safe reading).
             object_id = identity.get("principalId")
+            if not object_id and sole_user_assigned and len(user) == 1:
+                chosen_uami, entry = next(iter(user.items()))
+                object_id = entry.get("principalId")
         principal = self._principal(object_id) if object_id else None
         if principal is None:
             raise IdentityNotFound()
@@ -189,10 +201,21 @@ class WorkloadIdentityService:
         return principal
 
     def token(
-        self, workload: Workload, selector: Selector, resource: str, *, bypass_cache: bool = False
+        self,
+        workload: Workload,
+        selector: Selector,
+        resource: str,
+        *,
+        bypass_cache: bool = False,
+        sole_user_assigned: bool = False,
     ) -> WorkloadToken:
-        principal, uami_id = self._select(workload, selector)
-        if not is_known_resource(resource):
+        """A token for ``resource`` as the identity ``selector`` names (see ``_select``).
+
+        Raises IdentityNotFound or UnknownResource."""
+        principal, uami_id = self._select(workload, selector, sole_user_assigned)
+        # The authority's own resolution: first-party resources and the tenant's apps.
+        audience = self.authority.audience(resource, principal.tenant_id)
+        if audience is None:
             raise UnknownResource(resource, principal.tenant_id)
         key = (workload.key, principal.object_id, resource)
         now = time.time()
@@ -201,11 +224,14 @@ class WorkloadIdentityService:
         if cached is None or cached.expires_on - now < _REFRESH_MARGIN:
             cached = self.authority.issuer.mint(
                 principal,
-                resource,
+                audience.aud,
                 self.authority.managed_identity_token_lifetime,
                 # xms_az_rid names the workload when one of its user-assigned identities is used.
                 workload_resource_id=workload.resource.rid.claims_form() if uami_id else None,
+                version=audience.version,
             )
             with self._lock:
+                if len(self._cache) >= _TOKEN_CACHE_LIMIT:  # bounded whatever resources are asked for
+                    self._cache.pop(next(iter(self._cache)))  # the oldest entry
                 self._cache[key] = cached
         return WorkloadToken(cached, principal.app_id, principal.object_id, resource)
