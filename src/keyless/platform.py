@@ -11,25 +11,37 @@ from starlette.routing import Route
 
 from keyless.arm.engine import ResourceManager
 from keyless.arm.http import ArmApp
+from keyless.arm.visibility import SkipTokens
+from keyless.authority.federation import issuer_url
 from keyless.authority.http import AuthorityApp
-from keyless.authority.keys import KeySet
+from keyless.authority.keys import KeySet, database_has_signing_keys
 from keyless.authority.service import Authority
 from keyless.config import Settings
 from keyless.directory import AdminCredentials, Directory
 from keyless.edge.ca import LocalCA
 from keyless.edge.forward import Forwarder
 from keyless.edge.routing import HostRouter
-from keyless.providers.compute.provider import SiteType, VirtualMachineType
+from keyless.graph.http import GRAPH_HOST, GraphApp
+from keyless.graph.service import GraphService
+from keyless.outbound import OutboundPolicy
+from keyless.providers.compute.provider import SiteConfigType, SiteType, VirtualMachineType
 from keyless.providers.managedidentity.provider import (
     FederatedIdentityCredentialType,
     UserAssignedIdentityType,
 )
+from keyless.providers.oidcissuer.provider import OidcIssuerType
 from keyless.providers.resource_groups import ResourceGroupType
-from keyless.rbac.arm import AuthorizationApi
+from keyless.rbac.arm import (
+    DENY_ASSIGNMENT_API_VERSIONS,
+    PERMISSIONS_API_VERSIONS,
+    ROLE_ASSIGNMENT_API_VERSIONS,
+    ROLE_DEFINITION_API_VERSIONS,
+    AuthorizationApi,
+)
 from keyless.rbac.directory_api import DirectoryApi
 from keyless.rbac.service import RbacService
-from keyless.sealing import Sealer, load_or_create_root_key, write_private_file
-from keyless.store.db import Database
+from keyless.sealing import RootKeyError, Sealer, create_root_key, load_root_key, write_private_file
+from keyless.store.db import Database, sqlite_file
 from keyless.web import Receive, Scope, Send, send_json
 from keyless.workload.hosts import HostTokens
 from keyless.workload.http import IMDS_HOST, IdentityEndpointsApp
@@ -83,12 +95,27 @@ class InternalApp:
         await send_json(send, 404, {"error": {"code": "NotFound", "message": "No such endpoint."}})
 
 
+class InstanceError(Exception):
+    """The data directory or database is not a Keyless instance a command can act on (the message
+    says why); the CLI prints it as it is."""
+
+
 class Platform:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, first_start: bool = False) -> None:
+        """``first_start`` (``keyless up`` only): create the data directory (0700) and, if it has no
+        root key and the database holds no keys yet, the root key. RootKeyError if the root key is
+        missing otherwise: nothing but a first start ever makes one."""
         self.settings = settings
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.sealer = Sealer(load_or_create_root_key(settings.root_key_file))
+        # Loaded before the database is touched, so a wrong --data-dir creates nothing.
+        root_key = None if first_start else load_root_key(settings.root_key_file)
+        if first_start:
+            settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.db = Database(settings.resolved_database_url)
+        try:
+            self.sealer = Sealer(root_key or self._first_start_root_key())
+        except RootKeyError:
+            self.db.dispose()
+            raise
         self.ca = LocalCA(settings.ca_dir)
         self.keyset = KeySet(self.db, self.sealer, settings.signing_key_grace)
         self.authority = Authority(
@@ -97,23 +124,29 @@ class Platform:
             settings.client_token_lifetime,
             settings.managed_identity_token_lifetime,
             settings.token_leeway,
+            OutboundPolicy(
+                allow_private=settings.outbound_allow_private, ca_file=str(settings.ca_bundle_file)
+            ),
         )
-        self.directory = Directory(self.db)
         # The one authorizer: RBAC, shared by the resource manager and (later) every data plane.
         self.rbac = RbacService(
             self.db, role_assignment_limit=settings.role_assignment_limit, enforce=settings.rbac_enforcement
         )
-        self.resource_manager = ResourceManager(self.db, self.rbac, settings.page_size)
+        # The one directory; group-membership changes go through RBAC's versioned write.
+        self.directory = Directory(self.db, self.rbac.membership_change)
+        self.resource_manager = ResourceManager(
+            self.db, self.rbac, settings.page_size, SkipTokens(self.sealer)
+        )
         self.resource_manager.on_scope_deleted(self.rbac.forget_scope)
         self.host_tokens = HostTokens(self.sealer)
         for resource_type in (
             ResourceGroupType(),
             UserAssignedIdentityType(),
-            FederatedIdentityCredentialType(
-                self.authority.federation.mint_assertion, self.authority.federation.issuer_of
-            ),
+            FederatedIdentityCredentialType(),
+            OidcIssuerType(self.authority.federation.mint, issuer_url),
             VirtualMachineType(self.host_tokens),
             SiteType(self.host_tokens),
+            SiteConfigType(),
         ):
             self.resource_manager.register(resource_type)
         self.workloads = WorkloadIdentityService(
@@ -121,9 +154,21 @@ class Platform:
         )
         self.arm_app = ArmApp(self.resource_manager, self.authority.validator, self.directory)
         self.arm_app.extensions["microsoft.authorization"] = AuthorizationApi(self.rbac, settings.page_size)
-        self.arm_app.extensions["keyless.directory"] = DirectoryApi(self.rbac)
+        # `GET /providers/Microsoft.Authorization` lists the types the extension serves.
+        self.arm_app.generic.declare(
+            "Microsoft.Authorization",
+            {
+                "roleAssignments": ROLE_ASSIGNMENT_API_VERSIONS,
+                "roleDefinitions": ROLE_DEFINITION_API_VERSIONS,
+                "permissions": PERMISSIONS_API_VERSIONS,
+                "denyAssignments": DENY_ASSIGNMENT_API_VERSIONS,
+            },
+        )
+        self.arm_app.extensions["keyless.directory"] = DirectoryApi(self.rbac, self.directory)
         self.forwarder = Forwarder()
         self.router = HostRouter(self.arm_app, AuthorityApp(self.authority), InternalApp(), self.forwarder)
+        self.router.add_host(GRAPH_HOST, GraphApp(GraphService(self.db, self.rbac), self.authority.validator))
+        self.authority.federation.serves_host = self.router.serves
         identity_endpoints = IdentityEndpointsApp(self.workloads)
         self.router.add_plain_http_host(IMDS_HOST, identity_endpoints)
         self.router.add_local_http_prefix("imds", identity_endpoints)
@@ -132,11 +177,29 @@ class Platform:
         self.subscription_id = ""
         self.admin: AdminCredentials | None = None
 
+    def _first_start_root_key(self) -> bytes:
+        path = self.settings.root_key_file
+        if path.exists():
+            return load_root_key(path)
+        if database_has_signing_keys(self.db):
+            raise RootKeyError(
+                f"No root key at {path}, but the database already holds keys sealed under one. Keyless "
+                "makes a root key only on the first start of a data directory and its database: copy "
+                "root.key (mode 0600) from the data directory that first started on this database."
+            )
+        return create_root_key(path)
+
     def start(self) -> None:
-        """Everything first start creates, and every start checks: schema, CA, keys, admin."""
+        """Everything first start creates, and every start checks: schema, CA, keys, admin.
+
+        RootKeyError if the root key is not the one the database's keys are sealed under.
+        """
         self.db.migrate()
         self.ca.ensure()
-        self.keyset.ensure_active()
+        try:
+            self.keyset.ensure_active()
+        except RootKeyError as exc:
+            raise RootKeyError(f"{self.settings.root_key_file}: {exc}") from exc
         self.tenant_id, self.subscription_id, admin_object_id = self.directory.bootstrap()
         self.admin = self._admin_credentials(admin_object_id)
 
@@ -147,7 +210,7 @@ class Platform:
             if existing.object_id == admin_object_id:
                 return existing
         # First start, or a data directory joining a shared database: a secret of its own.
-        from keyless.authority import principals
+        from keyless.directory import principals
 
         with self.db.read() as conn:
             admin = principals.get_by_object_id(conn, admin_object_id)
@@ -167,4 +230,31 @@ class Platform:
 
     async def close(self) -> None:
         await self.forwarder.close()
+        await self.authority.federation.close()
         self.db.dispose()
+
+
+def rotate_signing_key(settings: Settings) -> str:
+    """``keyless authority rotate-keys``: a new active signing key in the instance's database (its kid).
+
+    Creates nothing else: RootKeyError if the data directory has no root key or it is not the
+    database's; InstanceError if the database is not one Keyless has started on.
+    """
+    sealer = Sealer(load_root_key(settings.root_key_file))
+    url = settings.resolved_database_url
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        raise InstanceError(f"No Keyless database at {path}; `keyless up` creates it.")
+    db = Database(url)
+    try:
+        if not database_has_signing_keys(db):
+            raise InstanceError(
+                "The database holds no signing keys: start Keyless on it with `keyless up` first."
+            )
+        keyset = KeySet(db, sealer, settings.signing_key_grace)
+        try:
+            return keyset.rotate()
+        except RootKeyError as exc:
+            raise RootKeyError(f"{settings.root_key_file}: {exc}") from exc
+    finally:
+        db.dispose()

@@ -34,6 +34,17 @@ def ok_json(srv: KeylessServer, *args: str) -> Any:
     return json.loads(ok(srv, *args, "--output", "json"))
 
 
+def denied(srv: KeylessServer, *args: str) -> str:
+    """`keyless access explain` answering "denied": it prints why and exits 1."""
+    result = srv.cli(*args)
+    assert result.returncode == 1, f"keyless {' '.join(args)}\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def denied_json(srv: KeylessServer, *args: str) -> Any:
+    return json.loads(denied(srv, *args, "--output", "json"))
+
+
 def test_assign_list_explain_and_delete_from_the_cli(server: KeylessServer, unique: Unique) -> None:
     group = unique("rg-cli-")
     create_group(server, group)
@@ -76,16 +87,16 @@ def test_assign_list_explain_and_delete_from_the_cli(server: KeylessServer, uniq
         child,
     )
     assert why["allowed"] is True and why["matchedAssignments"][0]["inheritedFrom"] == scope
-    table = ok(server, "access", "explain", "--principal", oid, "--action", RG_WRITE, "--scope", scope)
+    table = denied(server, "access", "explain", "--principal", oid, "--action", RG_WRITE, "--scope", scope)
     assert "DENIED (not_granted)" in table
     assert "does not grant" in table and "no Actions pattern matches" in table
 
     # Deleting by assignee and role; then the same question is answered "denied".
     out = ok(server, "role", "assignment", "delete", "--assignee", oid, "--role", "Reader", "--scope", scope)
     assert "Deleted" in out and scope in out
-    why = ok_json(server, "access", "explain", "--principal", oid, "--action", RG_READ, "--scope", scope)
+    why = denied_json(server, "access", "explain", "--principal", oid, "--action", RG_READ, "--scope", scope)
     assert why["allowed"] is False and why["matchedAssignments"] == [] and why["nonMatchingAssignments"] == []
-    table = ok(server, "access", "explain", "--principal", oid, "--action", RG_READ, "--scope", scope)
+    table = denied(server, "access", "explain", "--principal", oid, "--action", RG_READ, "--scope", scope)
     assert (
         "DENIED" in table and "No role assignment or deny assignment of this principal is relevant" in table
     )
@@ -123,9 +134,9 @@ def test_explaining_a_data_action_and_deleting_by_id(server: KeylessServer, uniq
         container,
         "--data-action",
     )
-    why = ok_json(server, *args)
+    why = denied_json(server, *args)
     assert why["allowed"] is False and why["isDataAction"] is True
-    table = ok(server, *args)
+    table = denied(server, *args)
     assert "DENIED (not_granted): data action" in table
     assert "control-plane wildcard '*' does not grant data actions" in table
     out = ok(server, "role", "assignment", "delete", "--ids", created["id"])
@@ -205,7 +216,7 @@ def test_cli_errors_are_arms_and_change_nothing(server: KeylessServer, unique: U
     result = server.cli(
         "access", "explain", "--principal", "not-a-guid", "--action", RG_READ, "--scope", scope
     )
-    assert result.returncode == 1 and "(InvalidPrincipalId)" in result.stderr
+    assert result.returncode == 2 and "(InvalidPrincipalId)" in result.stderr  # 1 means "denied"
     result = server.cli(
         "access", "explain", "--principal", nobody, "--action", RG_READ, "--scope", scope, "--output", "yaml"
     )

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from keyless.cli.runtime import read_admin, require_running
 from keyless.config import Settings
 
 ARM_SCOPE = "https://management.azure.com/.default"
-_err = Console(stderr=True)
+# Direct mode routes by host: naming the resource manager's makes every path an ARM request, so
+# a mistyped scope gets ARM's error rather than the authority's 404 for an unknown path.
+_ARM_HOST = {"Host": "management.azure.com"}
+_err = Console(stderr=True, soft_wrap=True)
 
 
 class ArmClient:
@@ -52,7 +56,7 @@ class ArmClient:
         self, method: str, path: str, api_version: str, body: Any = None, params: dict[str, str] | None = None
     ) -> httpx.Response:
         query = {"api-version": api_version, **(params or {})}
-        return self._http.request(method, path, params=query, json=body)
+        return self._http.request(method, path, params=query, json=body, headers=_ARM_HOST)
 
     def call(
         self, method: str, path: str, api_version: str, body: Any = None, params: dict[str, str] | None = None
@@ -68,7 +72,9 @@ class ArmClient:
         page = self.call("GET", path, api_version, params=params)
         items: list[Any] = list(page.get("value", []))
         while page.get("nextLink"):
-            response = self._http.get(page["nextLink"].replace("https://management.azure.com", ""))
+            response = self._http.get(
+                page["nextLink"].replace("https://management.azure.com", ""), headers=_ARM_HOST
+            )
             if response.status_code >= 400:
                 fail(response)
             page = response.json()
@@ -85,11 +91,18 @@ class ArmClient:
         self.close()
 
 
-def fail(response: httpx.Response) -> None:
+def fail(response: httpx.Response, exit_code: int = 1) -> NoReturn:
+    """Print an ARM error's code and message on stderr and exit (1 unless told otherwise)."""
+    code: Any = response.status_code
+    message: Any = response.text
     try:
-        error = response.json().get("error", {})
-        code, message = error.get("code", response.status_code), error.get("message", response.text)
+        body = response.json()
     except ValueError:
-        code, message = response.status_code, response.text
-    _err.print(f"[red]({code})[/red] {message}")
-    raise typer.Exit(1)
+        body = None
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):  # ARM, Graph
+        code, message = error.get("code", code), error.get("message", message)
+    elif isinstance(error, str):  # OAuth
+        code, message = error, body.get("error_description", message)
+    _err.print(f"[red]({escape(str(code))})[/red] {escape(str(message))}")
+    raise typer.Exit(exit_code)

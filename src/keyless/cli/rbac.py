@@ -6,28 +6,32 @@
 - ``keyless ad sp create`` and ``keyless ad group create|show`` / ``keyless ad group member add|remove``:
   principals to grant roles to (Keyless's admin-only ``Keyless.Directory``, standing in for Entra)
 
-Every command prints a Rich table, or the service's JSON with ``--output json``.
+Every command prints a table, or the service's JSON with ``--output json`` (``tsv`` and a JMESPath
+``--query`` as in az: see ``keyless.cli.output``). ``access explain`` exits 0 when allowed, 1 when
+denied and 2 on an error, as ``grep`` does, so a script can ask.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-from keyless.cli.client import ArmClient
+from keyless.cli.client import ArmClient, fail
+from keyless.cli.output import Output, OutputFormat, Query, emit, print_table, uses_own_table
 from keyless.cli.runtime import DataDir, settings_for
 
 AUTHORIZATION_API = "2022-04-01"
 DIRECTORY_API = "2024-01-01"
 _PROVIDER = "/providers/Microsoft.Authorization"
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 role_app = typer.Typer(help="Role assignments and role definitions (Azure RBAC).", no_args_is_help=True)
 role_assignment_app = typer.Typer(help="Who has which role where.", no_args_is_help=True)
@@ -45,23 +49,12 @@ ad_app.add_typer(ad_sp_app, name="sp")
 ad_app.add_typer(ad_group_app, name="group")
 ad_group_app.add_typer(ad_member_app, name="member")
 
-Output = Annotated[str, typer.Option("--output", "-o", help="table or json.")]
 Scope = Annotated[
     str | None,
     typer.Option(
         "--scope", help="A subscription, resource group or resource id (default: the subscription)."
     ),
 ]
-
-
-def _check_output(output: str) -> None:
-    if output not in ("table", "json"):
-        err_console.print(f"[red]--output must be 'table' or 'json', not '{output}'.[/red]")
-        raise typer.Exit(2)
-
-
-def _json(value: Any) -> None:
-    print(json.dumps(value, indent=2))
 
 
 def _scope(client: ArmClient, scope: str | None) -> str:
@@ -95,19 +88,24 @@ def _role_names(client: ArmClient, scope: str) -> dict[str, str]:
 def _assignment_table(assignments: list[dict[str, Any]], names: dict[str, str], title: str) -> None:
     table = Table(title=title)
     for column in ("Name", "Role", "Principal", "Type", "Scope", "Condition"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column)
     for a in assignments:
         props = a["properties"]
         guid = str(props["roleDefinitionId"]).rsplit("/", 1)[-1].lower()
         table.add_row(
-            a["name"],
-            names.get(guid, guid),
-            props["principalId"],
-            props.get("principalType") or "",
-            props["scope"],
-            "yes" if props.get("condition") else "",
+            *(
+                Text(str(v))
+                for v in (
+                    a["name"],
+                    names.get(guid, guid),
+                    props["principalId"],
+                    props.get("principalType") or "",
+                    props["scope"],
+                    "yes" if props.get("condition") else "",
+                )
+            )
         )
-    console.print(table)
+    print_table(table)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -126,11 +124,11 @@ def assignment_create(
     name: Annotated[str | None, typer.Option("--name", help="The assignment's GUID (default: new).")] = None,
     description: Annotated[str | None, typer.Option("--description")] = None,
     condition: Annotated[str | None, typer.Option("--condition", help="ABAC condition (stored).")] = None,
-    output: Output = "table",
+    output: Output = None,
+    query: Query = None,
     data_dir: DataDir = None,
 ) -> None:
     """Assign a role to a principal at a scope."""
-    _check_output(output)
     with ArmClient(settings_for(data_dir)) as client:
         where = _scope(client, scope)
         properties: dict[str, Any] = {
@@ -146,10 +144,8 @@ def assignment_create(
             properties["conditionVersion"] = "2.0"
         path = f"{where}{_PROVIDER}/roleAssignments/{name or uuid.uuid4()}"
         created = client.call("PUT", path, AUTHORIZATION_API, {"properties": properties})
-        if output == "json":
-            _json(created)
-            return
-        _assignment_table([created], _role_names(client, where), "Role assignment")
+        names = _role_names(client, where) if uses_own_table(output, query) else {}
+    emit(created, output, query, lambda one: _assignment_table([one], names, "Role assignment"))
 
 
 @role_assignment_app.command("list")
@@ -162,11 +158,11 @@ def assignment_list(
     at_scope: Annotated[
         bool, typer.Option("--at-scope", help="Only assignments at or above the scope (atScope()).")
     ] = False,
-    output: Output = "table",
+    output: Output = None,
+    query: Query = None,
     data_dir: DataDir = None,
 ) -> None:
     """List role assignments at, above and below a scope."""
-    _check_output(output)
     terms = []
     if at_scope:
         terms.append("atScope()")
@@ -176,10 +172,8 @@ def assignment_list(
     with ArmClient(settings_for(data_dir)) as client:
         where = _scope(client, scope)
         found = client.list_all(f"{where}{_PROVIDER}/roleAssignments", AUTHORIZATION_API, params)
-        if output == "json":
-            _json(found)
-            return
-        _assignment_table(found, _role_names(client, where), f"Role assignments for {where}")
+        names = _role_names(client, where) if uses_own_table(output, query) else {}
+    emit(found, output, query, lambda items: _assignment_table(items, names, f"Role assignments for {where}"))
 
 
 @role_assignment_app.command("delete")
@@ -218,11 +212,9 @@ def assignment_delete(
         for target in targets:
             response = client.request("DELETE", "/" + target.strip("/"), AUTHORIZATION_API)
             if response.status_code >= 400:
-                from keyless.cli.client import fail
-
                 fail(response)
             state = "Deleted" if response.status_code == 200 else "Already gone:"
-            console.print(f"{state} {target}")
+            console.print(f"{state} {target}", markup=False, highlight=False)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -235,11 +227,11 @@ def definition_list(
     name: Annotated[str | None, typer.Option("--name", help="Only the role with this name.")] = None,
     custom_role_only: Annotated[bool, typer.Option("--custom-role-only")] = False,
     scope: Scope = None,
-    output: Output = "table",
+    output: Output = None,
+    query: Query = None,
     data_dir: DataDir = None,
 ) -> None:
     """List the roles assignable at a scope."""
-    _check_output(output)
     terms = []
     if name:
         terms.append(f"roleName eq '{name}'")
@@ -249,18 +241,21 @@ def definition_list(
     with ArmClient(settings_for(data_dir)) as client:
         where = _scope(client, scope)
         found = client.list_all(f"{where}{_PROVIDER}/roleDefinitions", AUTHORIZATION_API, params)
-    if output == "json":
-        _json(found)
-        return
-    table = Table(title=f"Roles assignable at {where}")
+    emit(found, output, query, lambda roles: _definition_table(roles, f"Roles assignable at {where}"))
+
+
+def _definition_table(found: list[dict[str, Any]], title: str) -> None:
+    table = Table(title=title)
     for column in ("Role", "Name (GUID)", "Type", "Actions", "Data actions"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column)
     for r in found:
         props = r["properties"]
         actions = [a for p in props["permissions"] for a in p.get("actions", [])]
         data_actions = [a for p in props["permissions"] for a in p.get("dataActions", [])]
-        table.add_row(props["roleName"], r["name"], props["type"], str(len(actions)), str(len(data_actions)))
-    console.print(table)
+        table.add_row(
+            Text(props["roleName"]), r["name"], Text(props["type"]), str(len(actions)), str(len(data_actions))
+        )
+    print_table(table)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -276,38 +271,51 @@ def explain(
     data_action: Annotated[
         bool, typer.Option("--data-action", help="Evaluate a data action (DataActions) instead.")
     ] = False,
-    output: Output = "table",
+    output: Output = None,
+    query: Query = None,
     data_dir: DataDir = None,
 ) -> None:
     """Allowed or denied, and why: matching assignments, inheritance, near misses, deny assignments."""
-    _check_output(output)
     with ArmClient(settings_for(data_dir)) as client:
         where = _scope(client, scope)
-        result = client.call(
+        response = client.request(
             "POST",
             f"{where}{_PROVIDER}/explain",
             AUTHORIZATION_API,
             {"principalId": principal, "action": action, "isDataAction": data_action},
         )
-    if output == "json":
-        _json(result)
-        return
-    render_explanation(result)
+    if response.status_code >= 400:
+        fail(response, exit_code=2)  # 1 means "denied"
+    result = response.json()
+    emit(result, output, query, render_explanation)
+    if not result.get("allowed"):
+        raise typer.Exit(1)
 
 
 def render_explanation(result: dict[str, Any]) -> None:
+    """The explain answer for a person: the verdict, then each relevant assignment and why."""
     verdict = "[bold green]ALLOWED[/bold green]" if result["allowed"] else "[bold red]DENIED[/bold red]"
     plane = "data action" if result["isDataAction"] else "action"
     console.print(
-        f"{verdict} ({result['decision']}): {plane} [bold]{result['action']}[/bold] at {result['scope']}"
+        f"{verdict} ({escape(str(result['decision']))}): {plane} [bold]{escape(str(result['action']))}[/bold] "
+        f"at {escape(str(result['scope']))}",
+        highlight=False,
     )
     groups = ", ".join(result.get("groupIds") or []) or "none"
-    console.print(f"principal {result['principalId']} ({result['principalType']}); groups: {groups}")
+    console.print(
+        f"principal {result['principalId']} ({result['principalType']}); groups: {groups}",
+        markup=False,
+        highlight=False,
+    )
     table = Table(title="Why")
     for column in ("Effect", "Role / deny assignment", "Assignment", "Assigned at", "Inherited", "Detail"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column)
+
+    def row(effect: str, *cells: Any) -> None:
+        table.add_row(Text.from_markup(effect), *(Text(str(c)) for c in cells))
+
     for d in result["denyAssignments"]:
-        table.add_row(
+        row(
             "[red]denies[/red]",
             "deny assignment",
             d["denyAssignmentName"],
@@ -316,7 +324,7 @@ def render_explanation(result: dict[str, Any]) -> None:
             f"matches '{d['matchedPattern']}' ({d['reason']})",
         )
     for m in result["matchedAssignments"]:
-        table.add_row(
+        row(
             "[green]grants[/green]",
             m["roleName"],
             m["roleAssignmentName"],
@@ -328,7 +336,7 @@ def render_explanation(result: dict[str, Any]) -> None:
         inherited = (
             "n/a" if not n["appliesAtScope"] else ("yes" if n["inheritedFrom"] else "no (at this scope)")
         )
-        table.add_row(
+        row(
             "[yellow]does not grant[/yellow]",
             n["roleName"] or n["roleDefinitionName"],
             n["roleAssignmentName"],
@@ -337,7 +345,7 @@ def render_explanation(result: dict[str, Any]) -> None:
             n["reason"],
         )
     if table.row_count:
-        console.print(table)
+        print_table(table)
     else:
         console.print("No role assignment or deny assignment of this principal is relevant here.")
 
@@ -347,24 +355,28 @@ def render_explanation(result: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-def _show_principal(found: dict[str, Any], output: str, title: str) -> None:
-    if output == "json":
-        _json(found)
-        return
-    table = Table(title=title, show_header=False)
-    for key, value in found.items():
-        table.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
-    console.print(table)
+def _principal_table(title: str) -> Any:
+    def draw(found: dict[str, Any]) -> None:
+        table = Table(title=title, show_header=False)
+        table.add_column()
+        table.add_column()
+        for key, value in found.items():
+            table.add_row(
+                Text(key), Text(", ".join(map(str, value)) if isinstance(value, list) else str(value))
+            )
+        print_table(table)
+
+    return draw
 
 
 @ad_sp_app.command("create")
 def sp_create(
     display_name: Annotated[str, typer.Option("--display-name", "-n", help="Display name.")],
-    output: Output = "json",
+    output: Output = None,
+    query: Query = None,
     data_dir: DataDir = None,
 ) -> None:
     """Create a service principal with a client secret (shown once)."""
-    _check_output(output)
     with ArmClient(settings_for(data_dir)) as client:
         created = client.call(
             "POST",
@@ -372,35 +384,41 @@ def sp_create(
             DIRECTORY_API,
             {"displayName": display_name},
         )
-    _show_principal(created, output, "Service principal (keep the secret: it is shown once)")
+    emit(
+        created,
+        output,
+        query,
+        _principal_table("Service principal (keep the secret: it is shown once)"),
+        default=OutputFormat.json,
+    )
 
 
 @ad_group_app.command("create")
 def group_create(
     display_name: Annotated[str, typer.Option("--display-name", "-n", help="Display name.")],
-    output: Output = "table",
+    output: Output = None,
+    query: Query = None,
     data_dir: DataDir = None,
 ) -> None:
     """Create a security group."""
-    _check_output(output)
     with ArmClient(settings_for(data_dir)) as client:
         created = client.call(
             "POST", "/providers/Keyless.Directory/groups", DIRECTORY_API, {"displayName": display_name}
         )
-    _show_principal(created, output, "Group")
+    emit(created, output, query, _principal_table("Group"))
 
 
 @ad_group_app.command("show")
 def group_show(
     group: Annotated[str, typer.Option("--group", "-g", help="The group's object id.")],
-    output: Output = "table",
+    output: Output = None,
+    query: Query = None,
     data_dir: DataDir = None,
 ) -> None:
     """Show a group and its direct members."""
-    _check_output(output)
     with ArmClient(settings_for(data_dir)) as client:
         found = client.call("GET", f"/providers/Keyless.Directory/groups/{group}", DIRECTORY_API)
-    _show_principal(found, output, "Group")
+    emit(found, output, query, _principal_table("Group"))
 
 
 @ad_member_app.command("add")

@@ -1,30 +1,32 @@
-"""Resource commands in the style of `az` (groups, identities, VMs, Function apps), and the
-environment a process gets when it runs *as* one of them (`keyless run --as`)."""
+"""The environment a process gets when it runs *as* a workload (`keyless run --as`): a VM, a
+Function app, or a user-assigned identity through a federated credential."""
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
 from keyless.cli.client import ArmClient
-from keyless.cli.runtime import DataDir, RuntimeInfo, client_environment, settings_for
+from keyless.cli.output import resource_group_of
+from keyless.cli.resources import (
+    MSI_API,
+    OIDC_ISSUER_API,
+    OIDC_ISSUER_TYPE,
+    SITE_TYPE,
+    UAMI_TYPE,
+    VM_API,
+    VM_TYPE,
+    WEB_API,
+)
+from keyless.cli.runtime import RuntimeInfo, azure_cli_environment, client_environment
 from keyless.config import Settings
-from keyless.providers.managedidentity.provider import TOKEN_EXCHANGE_AUDIENCE
 
-GROUP_API = "2025-04-01"
-MSI_API = "2024-11-30"
-VM_API = "2026-04-01"
-WEB_API = "2025-05-01"
-VM_TYPE = "Microsoft.Compute/virtualMachines"
-SITE_TYPE = "Microsoft.Web/sites"
-UAMI_TYPE = "Microsoft.ManagedIdentity/userAssignedIdentities"
-SYSTEM = "[system]"
 # Variables a real VM or Function app does not have: `run --as` removes them.
 _FOREIGN = (
     "AZURE_CLIENT_ID",
@@ -44,225 +46,7 @@ _FOREIGN = (
 # Assertions live an hour; the file is rewritten well before that (azure-identity rereads it).
 _ASSERTION_REFRESH_SECONDS = 600
 
-console = Console()
-group_app = typer.Typer(help="Resource groups.", no_args_is_help=True)
-identity_app = typer.Typer(help="User-assigned managed identities.", no_args_is_help=True)
-vm_app = typer.Typer(help="Virtual machines (places a process runs as).", no_args_is_help=True)
-functionapp_app = typer.Typer(help="Function apps (places a process runs as).", no_args_is_help=True)
-
-Group = Annotated[str, typer.Option("--resource-group", "-g", help="Resource group name.")]
-Name = Annotated[str, typer.Option("--name", "-n", help="Resource name.")]
-Location = Annotated[str, typer.Option("--location", "-l", help="Azure region.")]
-AssignIdentity = Annotated[
-    str | None,
-    typer.Option(
-        "--assign-identity",
-        help="Alone: a system-assigned identity. With a value: comma-separated user-assigned identity ids "
-        "or names (in the same group), and '[system]' for both.",
-    ),
-]
-
-
-def expand_assign_identity(argv: list[str]) -> list[str]:
-    """`--assign-identity` with no value means a system-assigned identity, as in `az`."""
-    out: list[str] = []
-    for i, arg in enumerate(argv):
-        out.append(arg)
-        if arg == "--assign-identity" and (i + 1 == len(argv) or argv[i + 1].startswith("-")):
-            out.append(SYSTEM)
-    return out
-
-
-def _group_path(client: ArmClient, group: str) -> str:
-    return f"/subscriptions/{client.subscription_id}/resourceGroups/{group}"
-
-
-def _show(resource: dict[str, Any]) -> None:
-    table = Table(show_header=False, title=resource.get("id"))
-    table.add_row("name", str(resource.get("name")))
-    table.add_row("type", str(resource.get("type")))
-    if resource.get("location"):
-        table.add_row("location", str(resource.get("location")))
-    props = resource.get("properties") or {}
-    for key in ("principalId", "clientId", "tenantId"):
-        if key in props:
-            table.add_row(key, str(props[key]))
-    identity = resource.get("identity") or {}
-    if identity.get("type"):
-        table.add_row("identity.type", str(identity["type"]))
-    if identity.get("principalId"):
-        table.add_row("identity.principalId (system)", str(identity["principalId"]))
-    for uami, entry in (identity.get("userAssignedIdentities") or {}).items():
-        table.add_row("identity (user-assigned)", f"{uami}\n  clientId {entry.get('clientId')}")
-    console.print(table)
-
-
-@group_app.command("create")
-def group_create(name: Name, location: Location = "westeurope", data_dir: DataDir = None) -> None:
-    """Create or update a resource group."""
-    with ArmClient(settings_for(data_dir)) as client:
-        _show(client.call("PUT", _group_path(client, name), GROUP_API, {"location": location}))
-
-
-@group_app.command("delete")
-def group_delete(name: Name, data_dir: DataDir = None) -> None:
-    """Delete a resource group and everything in it."""
-    with ArmClient(settings_for(data_dir)) as client:
-        client.call("DELETE", _group_path(client, name), GROUP_API)
-        console.print(f"Deleted resource group {name}.")
-
-
-@identity_app.command("create")
-def identity_create(
-    group: Group, name: Name, location: Location = "westeurope", data_dir: DataDir = None
-) -> None:
-    """Create a user-assigned managed identity."""
-    with ArmClient(settings_for(data_dir)) as client:
-        path = f"{_group_path(client, group)}/providers/{UAMI_TYPE}/{name}"
-        _show(client.call("PUT", path, MSI_API, {"location": location}))
-
-
-Query = Annotated[
-    str | None,
-    typer.Option(help="Print only this property: a dotted path, e.g. id, clientId, identity.principalId."),
-]
-
-
-def _show_or_query(resource: dict[str, Any], query: str | None) -> None:
-    """Print a resource, or just one property of it (looked up in ``properties`` first)."""
-    if query is None:
-        _show(resource)
-        return
-    value: Any = None
-    for root in (resource.get("properties") or {}, resource):
-        value = root
-        for part in query.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
-        if value is not None:
-            break
-    if value is None:
-        Console(stderr=True).print(f"[red]The resource has no property '{query}'.[/red]")
-        raise typer.Exit(1)
-    print(value)
-
-
-@group_app.command("show")
-def group_show(name: Name, query: Query = None, data_dir: DataDir = None) -> None:
-    """Show a resource group."""
-    with ArmClient(settings_for(data_dir)) as client:
-        _show_or_query(client.call("GET", _group_path(client, name), GROUP_API), query)
-
-
-@identity_app.command("show")
-def identity_show(group: Group, name: Name, query: Query = None, data_dir: DataDir = None) -> None:
-    """Show a user-assigned managed identity."""
-    with ArmClient(settings_for(data_dir)) as client:
-        path = f"{_group_path(client, group)}/providers/{UAMI_TYPE}/{name}"
-        _show_or_query(client.call("GET", path, MSI_API), query)
-
-
-@vm_app.command("show")
-def vm_show(group: Group, name: Name, query: Query = None, data_dir: DataDir = None) -> None:
-    """Show a VM."""
-    with ArmClient(settings_for(data_dir)) as client:
-        _show_or_query(
-            client.call("GET", f"{_group_path(client, group)}/providers/{VM_TYPE}/{name}", VM_API), query
-        )
-
-
-@functionapp_app.command("show")
-def functionapp_show(group: Group, name: Name, query: Query = None, data_dir: DataDir = None) -> None:
-    """Show a Function app."""
-    with ArmClient(settings_for(data_dir)) as client:
-        path = f"{_group_path(client, group)}/providers/{SITE_TYPE}/{name}"
-        _show_or_query(client.call("GET", path, WEB_API), query)
-
-
-@identity_app.command("federate")
-def identity_federate(
-    group: Group,
-    identity: Annotated[str, typer.Option("--identity-name", help="The user-assigned identity.")],
-    name: Name,
-    subject: Annotated[str, typer.Option(help="The subject the workload's assertions carry.")],
-    issuer: Annotated[
-        str | None, typer.Option(help="The issuer to trust (default: Keyless's own workload issuer).")
-    ] = None,
-    data_dir: DataDir = None,
-) -> None:
-    """Create a federated identity credential on an identity (default issuer: Keyless's)."""
-    with ArmClient(settings_for(data_dir)) as client:
-        trusted = issuer or f"https://login.microsoftonline.com/{client.tenant_id}/keyless/workload"
-        path = f"{_group_path(client, group)}/providers/{UAMI_TYPE}/{identity}/federatedIdentityCredentials/{name}"
-        body = {"properties": {"issuer": trusted, "subject": subject, "audiences": [TOKEN_EXCHANGE_AUDIENCE]}}
-        created = client.call("PUT", path, MSI_API, body)
-        console.print(f"Federated credential {created['id']}\n  issuer  {trusted}\n  subject {subject}")
-
-
-def _identity_body(client: ArmClient, group: str, assign: str | None) -> dict[str, Any] | None:
-    if assign is None:
-        return None
-    system = False
-    user: dict[str, dict[str, Any]] = {}
-    for item in (part.strip() for part in assign.split(",")):
-        if not item:
-            continue
-        if item.lower() == SYSTEM:
-            system = True
-        elif item.startswith("/"):
-            user[item] = {}
-        else:
-            user[f"{_group_path(client, group)}/providers/{UAMI_TYPE}/{item}"] = {}
-    kind = ", ".join(k for k, on in (("SystemAssigned", system), ("UserAssigned", bool(user))) if on)
-    body: dict[str, Any] = {"type": kind or "None"}
-    if user:
-        body["userAssignedIdentities"] = user
-    return body
-
-
-def _create_workload(
-    data_dir: Path | None,
-    group: str,
-    name: str,
-    type_name: str,
-    api_version: str,
-    body: dict[str, Any],
-    assign_identity: str | None,
-) -> None:
-    with ArmClient(settings_for(data_dir)) as client:
-        identity = _identity_body(client, group, assign_identity)
-        if identity is not None:
-            body["identity"] = identity
-        _show(
-            client.call(
-                "PUT", f"{_group_path(client, group)}/providers/{type_name}/{name}", api_version, body
-            )
-        )
-
-
-@vm_app.command("create")
-def vm_create(
-    group: Group,
-    name: Name,
-    location: Location = "westeurope",
-    assign_identity: AssignIdentity = None,
-    data_dir: DataDir = None,
-) -> None:
-    """Create a VM (a place `keyless run --as` can run a process as)."""
-    body = {"location": location, "properties": {"hardwareProfile": {"vmSize": "Standard_B1s"}}}
-    _create_workload(data_dir, group, name, VM_TYPE, VM_API, body, assign_identity)
-
-
-@functionapp_app.command("create")
-def functionapp_create(
-    group: Group,
-    name: Name,
-    location: Location = "westeurope",
-    assign_identity: AssignIdentity = None,
-    data_dir: DataDir = None,
-) -> None:
-    """Create a Function app (a place `keyless run --as` can run a process as)."""
-    body = {"location": location, "kind": "functionapp", "properties": {}}
-    _create_workload(data_dir, group, name, SITE_TYPE, WEB_API, body, assign_identity)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 # --- running as a workload --------------------------------------------------------------------
@@ -321,15 +105,30 @@ def _find(client: ArmClient, name: str, types: tuple[tuple[str, str], ...]) -> d
         raise _unknown(name, types)
     if len(matches) > 1:
         ids = "\n  ".join(m["id"] for m in matches)
-        console.print(f"[red]'{name}' is ambiguous; give the resource id:[/red]\n  {ids}")
+        err_console.print(f"[red]'{escape(name)}' is ambiguous; give the resource id:[/red]\n  {ids}")
         raise typer.Exit(1)
     chosen: dict[str, Any] = matches[0]
     return chosen
 
 
+_KIND_NAMES = {
+    "microsoft.compute/virtualmachines": "VM",
+    "microsoft.web/sites": "Function app",
+    "microsoft.managedidentity/userassignedidentities": "user-assigned identity",
+}
+
+
 def _unknown(name: str, types: tuple[tuple[str, str], ...]) -> typer.Exit:
-    kinds = " or ".join(t.split("/")[-1] for t, _ in types)
-    Console(stderr=True).print(f"[red]No {kinds} named '{name}' exists (it may have been deleted).[/red]")
+    kinds = " or ".join(_KIND_NAMES.get(t.lower(), t.split("/")[-1]) for t, _ in types)
+    hint = (
+        "\nTo run as a user-assigned identity, add --federated (it needs a federated credential: "
+        "keyless identity federate)."
+        if any(t.lower() == "microsoft.compute/virtualmachines" for t, _ in types)
+        else ""
+    )
+    Console(stderr=True, soft_wrap=True, highlight=False).print(
+        f"No {kinds} named '{name}' exists (it may have been deleted).{hint}", markup=False
+    )
     return typer.Exit(1)
 
 
@@ -349,18 +148,34 @@ def workload_environment(
         base.pop(key, None)
     with ArmClient(settings) as client:
         if federated:
-            return _federated_environment(settings, client, base, name, credential)
+            found = _federated_environment(settings, client, base, name, credential)
+            # Its own az state, keyed by the identity's client id (what the credential signs in as).
+            found.variables.update(
+                azure_cli_environment(settings, "identity", found.variables["AZURE_CLIENT_ID"])
+            )
+            return found
         workload = _find(client, name, ((VM_TYPE, VM_API), (SITE_TYPE, WEB_API)))
         is_vm = workload["type"].lower() == VM_TYPE.lower()
         api = VM_API if is_vm else WEB_API
         token = client.call("POST", f"{workload['id']}/listHostToken", api)["hostToken"]
+    group = resource_group_of(workload["id"]) or "-"
+    base.update(azure_cli_environment(settings, "vm" if is_vm else "functionapp", group, workload["name"]))
     # The proxy password carries the workload's network origin (and its IMDS identity).
     proxy = f"http://workload:{token}@{info.host}:{info.http_port}"
     for key in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"):
         base[key] = proxy
     if is_vm:
         if direct_imds:
+            # The path carries the (lower-case) host token for clients that go direct. Clients
+            # that keep only scheme, host and port (@azure/identity 3.x: `new URL(path, base)`)
+            # reach IMDS through the proxy instead, whose password names the VM: so this host
+            # is taken off NO_PROXY (clients that ignore the proxy still use the path).
             base["AZURE_POD_IDENTITY_AUTHORITY_HOST"] = f"http://{info.host}:{info.http_port}/imds/{token}"
+            for key in ("NO_PROXY", "no_proxy"):
+                kept = [
+                    h for h in base.get(key, "").split(",") if h and h.strip().lower() != info.host.lower()
+                ]
+                base[key] = ",".join(kept)
     else:
         endpoint = f"http://{info.host}:{info.http_port}/msi/token"
         # What App Service sets (both the current and the legacy pair).
@@ -374,28 +189,33 @@ def _federated_environment(
     settings: Settings, client: ArmClient, base: dict[str, str], name: str, credential: str | None
 ) -> WorkloadEnvironment:
     identity = _find(client, name, ((UAMI_TYPE, MSI_API),))
-    issuer = f"https://login.microsoftonline.com/{client.tenant_id}/keyless/workload"
+    issuers = client.list_all(
+        f"/subscriptions/{client.subscription_id}/providers/{OIDC_ISSUER_TYPE}", OIDC_ISSUER_API
+    )
+    issuer_ids = {i["properties"]["issuerURL"]: i["id"] for i in issuers}
     credentials = client.list_all(f"{identity['id']}/federatedIdentityCredentials", MSI_API)
     usable = [
         c
         for c in credentials
-        if c["properties"].get("issuer") == issuer
+        if c["properties"].get("issuer") in issuer_ids
         and (credential is None or c["name"].lower() == credential.lower())
     ]
     if not usable:
         Console(stderr=True).print(
-            f"[red]The identity '{name}' has no federated credential trusting Keyless's workload issuer"
+            f"[red]The identity '{name}' has no federated credential trusting a Keyless OIDC issuer"
             f"{f' named {credential!r}' if credential else ''}.[/red]\nCreate one with: keyless identity federate "
             f"-g <group> --identity-name {identity['name']} -n <name> --subject <subject>"
         )
         raise typer.Exit(1)
-    fic_id = usable[0]["id"]
+    props = usable[0]["properties"]
+    mint_path = f"{issuer_ids[props['issuer']]}/issueToken"
+    request = {"subject": props["subject"], "audience": props["audiences"][0]}
 
     def fresh_assertion() -> str:
         with ArmClient(settings) as again:
-            return str(again.call("POST", f"{fic_id}/issueAssertion", MSI_API)["assertion"])
+            return str(again.call("POST", mint_path, OIDC_ISSUER_API, request)["token"])
 
-    assertion = str(client.call("POST", f"{fic_id}/issueAssertion", MSI_API)["assertion"])
+    assertion = str(client.call("POST", mint_path, OIDC_ISSUER_API, request)["token"])
     path = settings.data_dir / "run" / f"assertion-{identity['properties']['clientId']}-{id(base)}.jwt"
     _write_private(path, assertion)
     base.update(
