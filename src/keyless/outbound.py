@@ -25,7 +25,8 @@ import httpx
 import orjson
 
 MAX_URL_LENGTH = 2048
-_URL_CHARACTERS = re.compile(r"[\x21-\x7e]+")
+# Printable ASCII without spaces: what a URL we call or trust may hold (an IDN host in its xn-- form).
+URL_CHARACTERS = re.compile(r"[\x21-\x7e]+")
 
 
 class OutboundError(Exception):
@@ -111,7 +112,7 @@ async def fetch_json(url: str, policy: OutboundPolicy, client: httpx.AsyncClient
 async def _fetch(url: str, policy: OutboundPolicy, client: httpx.AsyncClient) -> Any:
     if len(url) > MAX_URL_LENGTH:
         raise OutboundError("the URL is too long")
-    if not _URL_CHARACTERS.fullmatch(url):
+    if not URL_CHARACTERS.fullmatch(url):
         raise OutboundError("the URL must be printable ASCII (an IDN host in its xn-- form)")
     try:
         parts = urlsplit(url)

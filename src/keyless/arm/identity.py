@@ -10,13 +10,13 @@ import orjson
 import sqlalchemy as sa
 
 from keyless.arm import errors
-from keyless.arm.ids import ResourceId, parse_resource_id
+from keyless.arm.ids import MAX_ID_LENGTH, ResourceId, parse_resource_id
 from keyless.authority import principals
 from keyless.store.tables import resources
 
 UAMI_TYPE_KEY = "microsoft.managedidentity/userassignedidentities"
 # The longest resource id the store keeps (the ``resources.id_key`` column).
-MAX_RESOURCE_ID = 1024
+MAX_RESOURCE_ID = MAX_ID_LENGTH  # the longest id the store keeps (arm.ids)
 
 _TYPES = {
     "none": (False, False),

@@ -33,7 +33,6 @@ import sqlalchemy as sa
 from keyless.arm import errors as arm_errors
 from keyless.arm.errors import ArmError
 from keyless.arm.ids import MAX_ID_LENGTH, ResourceId, id_segments, is_guid, parse_resource_id
-from keyless.authority import principals as directory
 from keyless.authority.tokens import Caller
 from keyless.directory import groups
 from keyless.rbac import errors
@@ -117,13 +116,6 @@ def _extension_id(scope: str, kind: str, name: str) -> str:
 def assignment_id(scope: str, name: str) -> str:
     """``{scope}/providers/Microsoft.Authorization/roleAssignments/{name}`` (no double slash at '/')."""
     return _extension_id(scope, "roleAssignments", name)
-
-
-def _principal_kind(principal_type: str) -> str:
-    """A directory principal's type as role assignments name it (managed identities are SPs)."""
-    if principal_type in (directory.SERVICE_PRINCIPAL, directory.MANAGED_IDENTITY):
-        return "ServicePrincipal"
-    return principal_type
 
 
 # --------------------------------------------------------------------------------------------------

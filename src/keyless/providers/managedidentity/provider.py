@@ -16,6 +16,7 @@ from keyless.arm.engine import RequestContext, StoredResource
 from keyless.arm.ids import ResourceId
 from keyless.arm.resource_types import Incoming, NameRule, ResourceType
 from keyless.authority import principals
+from keyless.outbound import URL_CHARACTERS
 from keyless.store.tables import resources
 
 NAMESPACE = "Microsoft.ManagedIdentity"
@@ -40,8 +41,6 @@ FIC_API_VERSIONS = frozenset(v for v in API_VERSIONS if v >= "2022-01-31-preview
 TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"  # noqa: S105 (an audience, not a secret)
 MAX_FEDERATED_CREDENTIALS = 20
 _FIELD_LIMIT = 600
-# An issuer URL is printable ASCII without spaces (an IDN host in its xn-- form).
-_URL_TEXT = re.compile(r"[\x21-\x7e]+")
 _ISOLATION_SCOPES = ("None", "Regional")
 _READ_ONLY = ("tenantId", "principalId", "clientId")
 # How long a federated identity credential write is in flight (see ``claim_write_lease``).
@@ -152,7 +151,7 @@ class FederatedIdentityCredentialType(ResourceType):
             or not parsed.hostname
             or not port_ok
             or len(issuer) > _FIELD_LIMIT
-            or not _URL_TEXT.fullmatch(issuer)
+            or not URL_CHARACTERS.fullmatch(issuer)
         ):
             shown = issuer[:_FIELD_LIMIT]
             raise _bad(

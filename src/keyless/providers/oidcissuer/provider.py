@@ -23,11 +23,11 @@ from keyless.arm import errors
 from keyless.arm.engine import RequestContext, StoredResource
 from keyless.arm.ids import ResourceId
 from keyless.arm.resource_types import Incoming, NameRule, ResourceType
+from keyless.providers.managedidentity.provider import TOKEN_EXCHANGE_AUDIENCE
 from keyless.store.tables import oidc_issuers
 
 NAMESPACE = "Keyless.Workload"
 API_VERSIONS = frozenset(["2026-11-01"])
-TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"  # noqa: S105 (an audience, not a secret)
 # What a federated credential accepts (subject and audience are at most 600 characters there).
 _FIELD_LIMIT = 600
 # A Kubernetes TokenRequest's bounds: at least 10 minutes, here at most a day; an hour by default.
