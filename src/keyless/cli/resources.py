@@ -380,6 +380,24 @@ def _identity_body(client: ArmClient, group: str, assign: str | None) -> dict[st
     return body
 
 
+PublicIp = Annotated[
+    str | None, typer.Option("--public-ip", help="The public IP address Key Vault and Storage firewalls see.")
+]
+Subnet = Annotated[
+    str | None,
+    typer.Option("--subnet", help="The subnet resource id the workload runs in (for virtual network rules)."),
+]
+
+
+def _with_network(
+    body: dict[str, Any], public_ip: str | None, subnet: str | None, *, site: bool
+) -> dict[str, Any]:
+    from keyless.cli.workloads import network_properties  # workloads imports this module
+
+    body["properties"].update(network_properties(public_ip, subnet, site=site))
+    return body
+
+
 def _create_workload(
     data_dir: Path | None,
     group: str,
@@ -404,12 +422,15 @@ def vm_create(
     name: Name,
     location: Location = "westeurope",
     assign_identity: AssignIdentity = None,
+    public_ip: PublicIp = None,
+    subnet: Subnet = None,
     output: Output = None,
     query: Query = None,
     data_dir: DataDir = None,
 ) -> None:
     """Create a VM (a place `keyless run --as` can run a process as)."""
     body = {"location": location, "properties": {"hardwareProfile": {"vmSize": "Standard_B1s"}}}
+    _with_network(body, public_ip, subnet, site=False)
     _create_workload(data_dir, group, name, VM, body, assign_identity, output, query)
 
 
@@ -419,10 +440,13 @@ def functionapp_create(
     name: Name,
     location: Location = "westeurope",
     assign_identity: AssignIdentity = None,
+    public_ip: PublicIp = None,
+    subnet: Subnet = None,
     output: Output = None,
     query: Query = None,
     data_dir: DataDir = None,
 ) -> None:
     """Create a Function app (a place `keyless run --as` can run a process as)."""
-    body = {"location": location, "kind": "functionapp", "properties": {}}
+    body: dict[str, Any] = {"location": location, "kind": "functionapp", "properties": {}}
+    _with_network(body, public_ip, subnet, site=True)
     _create_workload(data_dir, group, name, FUNCTION_APP, body, assign_identity, output, query)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from keyless.edge.forward import Forwarder
 from keyless.web import ASGIApp, Receive, Scope, Send, bounded_int, header, host_of, send_json
 
@@ -12,6 +14,8 @@ _ARM_ROOTS = frozenset({"subscriptions", "providers", "metadata", "tenants"})
 # what a client that drops the base URL's path sends): the direct IMDS app answers it, so a
 # caller without a host token gets IMDS's error rather than the resource manager's 401.
 _LOCAL_HTTP_ALIASES = {"metadata": "imds"}
+# First path segments on localhost that are never a storage account (the authority's tenants).
+_NOT_ACCOUNTS = frozenset({"common", "organizations", "consumers"})
 VIA_PROXY = "keyless.via_proxy"
 PROXY_AUTHORIZATION = "keyless.proxy_authorization"
 
@@ -25,7 +29,9 @@ def proxy_authorization(scope: Scope) -> str | None:
     state = scope.get("state") or {}
     if not state.get(VIA_PROXY):
         return None
-    return state.get(PROXY_AUTHORIZATION) or header(scope, b"proxy-authorization")
+    if PROXY_AUTHORIZATION in state:  # a CONNECT tunnel: its own credentials, never a header inside it
+        return state[PROXY_AUTHORIZATION] or None
+    return header(scope, b"proxy-authorization")  # an absolute-form request to the proxy itself
 
 
 def _names_this_listener(scope: Scope) -> bool:
@@ -49,6 +55,8 @@ class HostRouter:
         self.plain_http: dict[str, ASGIApp] = {}
         # First path segments served over plain HTTP on localhost (direct identity endpoints).
         self.local_http: dict[str, ASGIApp] = {}
+        # Direct mode, path-style storage: https://localhost:<port>/{account}/... (storage.md §3).
+        self.path_style: list[tuple[Callable[[str], bool], ASGIApp]] = []
         self.arm = arm
         self.authority = authority
         self.internal = internal
@@ -66,6 +74,18 @@ class HostRouter:
 
     def add_local_http_prefix(self, first_segment: str, app: ASGIApp) -> None:
         self.local_http[first_segment.lower()] = app
+
+    def add_path_style(self, is_account: Callable[[str], bool], app: ASGIApp) -> None:
+        """On localhost over HTTPS, a first path segment that ``is_account`` names goes to ``app``."""
+        self.path_style.append((is_account, app))
+
+    def _path_style_app(self, first: str) -> ASGIApp | None:
+        if first in _NOT_ACCOUNTS or first in _ARM_ROOTS:
+            return None
+        for is_account, app in self.path_style:
+            if is_account(first):
+                return app
+        return None
 
     def serves(self, host: str) -> bool:
         """Whether a CONNECT to ``host``:443 is answered by Keyless rather than tunnelled."""
@@ -110,6 +130,8 @@ class HostRouter:
                 await self.internal(scope, receive, send)
             elif first in _ARM_ROOTS:
                 await self.arm(scope, receive, send)
+            elif scope.get("scheme") == "https" and (storage := self._path_style_app(first)) is not None:
+                await storage(scope, receive, send)
             else:
                 await self.authority(scope, receive, send)
             return

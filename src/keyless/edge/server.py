@@ -293,7 +293,9 @@ class _ProxyProtocol(asyncio.Protocol):
             return
         if tls is None:
             return
-        state = {VIA_PROXY: True, PROXY_AUTHORIZATION: headers.get("proxy-authorization")}
+        # The tunnel's credentials are the CONNECT's, and only those: a Proxy-Authorization header
+        # sent inside the tunnel counts for nothing ("" marks "the CONNECT carried none").
+        state = {VIA_PROXY: True, PROXY_AUTHORIZATION: headers.get("proxy-authorization") or ""}
         protocol = self.edge.http_protocol(state)
         tls.set_protocol(protocol)
         protocol.connection_made(tls)

@@ -3,6 +3,12 @@
 No machine is run: a "VM" is a place a local process runs as (``keyless run --as``). Each
 workload gets a host token when it is created; the ``listHostToken`` and
 ``regenerateHostToken`` actions (guarded like any other action) hand it out and rotate it.
+
+A workload's network origin (what Key Vault and Storage firewalls see: ``keyless.network``) is
+``properties.keylessNetwork`` ``{publicIpAddress, subnetId}`` on VMs and sites, a Keyless extension
+(Azure puts these on NIC and public IP resources that Keyless does not emulate), and App Service's
+own ``properties.virtualNetworkSubnetId`` on sites. Both are validated on every PUT/PATCH and take
+effect at once: a write clears the workload lookups (``WorkloadIdentityService.forget_lookups``).
 """
 
 from __future__ import annotations
@@ -17,9 +23,10 @@ import orjson
 import sqlalchemy as sa
 
 from keyless.arm import errors
-from keyless.arm.engine import RequestContext, StoredResource
+from keyless.arm.engine import Authorizer, RequestContext, StoredResource
 from keyless.arm.ids import ResourceId
 from keyless.arm.resource_types import Incoming, NameRule, RawBody, ResourceType
+from keyless.network import check_subnet_id, validate_keyless_network
 from keyless.store.tables import resources
 from keyless.workload.hosts import HostTokens
 
@@ -104,16 +111,79 @@ _SITE_READ_ONLY = (
 )
 
 
-class WorkloadType(ResourceType):
-    """Shared by VMs and sites: host-token lifecycle and the two host-token actions."""
+SUBNET_JOIN_ACTION = "Microsoft.Network/virtualNetworks/subnets/join/action"
+PUBLIC_IP_JOIN_ACTION = "Microsoft.Network/publicIPAddresses/join/action"
 
-    def __init__(self, host_tokens: HostTokens, **kwargs: Any) -> None:
+
+class WorkloadType(ResourceType):
+    """Shared by VMs and sites: host-token lifecycle, the two host-token actions, and the
+    network settings (``keylessNetwork``)."""
+
+    def __init__(
+        self, host_tokens: HostTokens, *, authorizer: Authorizer | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(supports_identity=True, **kwargs)
         self.host_tokens = host_tokens
+        # When given, putting a workload in a subnet needs the subnet's join action, as Azure asks
+        # of a NIC's ipConfiguration (the Virtual Machine Contributor role grants it).
+        self.authorizer = authorizer
         self.actions = {
             "listHostToken": self._list_host_token,
             "regenerateHostToken": self._regenerate_host_token,
         }
+
+    def _network(
+        self,
+        ctx: RequestContext,
+        props: dict[str, Any],
+        existing: StoredResource | None,
+        code: str,
+        conn: sa.Connection,
+        rid: ResourceId,
+    ) -> None:
+        """Validate (and normalise in place) ``props["keylessNetwork"]``; see the module docstring."""
+        network = validate_keyless_network(props.get("keylessNetwork"), code)
+        if network is None:
+            props.pop("keylessNetwork", None)
+        else:
+            props["keylessNetwork"] = network
+        self._check_join(ctx, (network or {}).get("subnetId"), existing)
+        self._check_public_ip(ctx, rid, (network or {}).get("publicIpAddress"), existing)
+
+    def _check_public_ip(
+        self,
+        ctx: RequestContext,
+        rid: ResourceId,
+        address: str | None,
+        existing: StoredResource | None,
+    ) -> None:
+        """A public IP is Azure's to hand out, never a caller's to pick: giving a workload a new
+        address needs ``publicIPAddresses/join/action`` on the subscription (Owner, Contributor,
+        Network Contributor there; a NIC needs it on the address in Azure). Otherwise whoever may
+        write a VM in a group of their own could take the address another owner's vault or storage
+        firewall trusts. Workloads may share an address, as VMs behind one NAT gateway do."""
+        if address is None:
+            return
+        before = ((existing.document.get("properties") or {}).get("keylessNetwork") or {}) if existing else {}
+        if before.get("publicIpAddress") == address:
+            return
+        if self.authorizer is not None:
+            self.authorizer.check(ctx.caller, PUBLIC_IP_JOIN_ACTION, f"/subscriptions/{rid.subscription_id}")
+
+    def _check_join(self, ctx: RequestContext, subnet: str | None, existing: StoredResource | None) -> None:
+        if subnet is None or self.authorizer is None:
+            return
+        before = (existing.document.get("properties") or {}) if existing else {}
+        known = {
+            str(v).lower()
+            for v in (
+                (before.get("keylessNetwork") or {}).get("subnetId"),
+                before.get("virtualNetworkSubnetId"),
+            )
+            if v
+        }
+        if subnet.lower() not in known:
+            self.authorizer.check(ctx.caller, SUBNET_JOIN_ACTION, subnet)
 
     def after_write(
         self, ctx: RequestContext, conn: sa.Connection, resource: StoredResource, created: bool
@@ -141,9 +211,10 @@ class WorkloadType(ResourceType):
 
 
 class VirtualMachineType(WorkloadType):
-    def __init__(self, host_tokens: HostTokens) -> None:
+    def __init__(self, host_tokens: HostTokens, *, authorizer: Authorizer | None = None) -> None:
         super().__init__(
             host_tokens,
+            authorizer=authorizer,
             namespace="Microsoft.Compute",
             type_path="virtualMachines",
             api_versions=VM_API_VERSIONS,
@@ -165,6 +236,8 @@ class VirtualMachineType(WorkloadType):
         props = dict(incoming.properties or {})
         for read_only in _VM_READ_ONLY:
             props.pop(read_only, None)
+        # Compute answers bad property values with 400 InvalidParameter and a target.
+        self._network(ctx, props, existing, "InvalidParameter", conn, rid)
         props["vmId"] = (
             (existing.document.get("properties") or {}).get("vmId") if existing else str(uuid.uuid4())
         )
@@ -208,9 +281,10 @@ class VirtualMachineType(WorkloadType):
 
 
 class SiteType(WorkloadType):
-    def __init__(self, host_tokens: HostTokens) -> None:
+    def __init__(self, host_tokens: HostTokens, *, authorizer: Authorizer | None = None) -> None:
         super().__init__(
             host_tokens,
+            authorizer=authorizer,
             namespace="Microsoft.Web",
             type_path="sites",
             api_versions=WEB_API_VERSIONS,
@@ -251,7 +325,34 @@ class SiteType(WorkloadType):
                     f"Error converting value to type '{'string' if name == 'serverFarmId' else 'SiteConfig'}'. "
                     f"Path 'properties.{name}'."
                 )
+        self._site_network(ctx, props, existing, conn, rid)
         return props
+
+    def _site_network(
+        self,
+        ctx: RequestContext,
+        props: dict[str, Any],
+        existing: StoredResource | None,
+        conn: sa.Connection,
+        rid: ResourceId,
+    ) -> None:
+        """``keylessNetwork`` and App Service's ``virtualNetworkSubnetId`` (specs Microsoft.Web
+        ``SiteProperties``: "Azure Resource Manager ID of the Virtual network and subnet to be joined
+        by Regional VNET Integration"); when both name a subnet they must name the same one."""
+        subnet = props.get("virtualNetworkSubnetId")
+        if subnet is not None:
+            check_subnet_id(subnet, "BadRequest", "properties.virtualNetworkSubnetId")
+        else:
+            props.pop("virtualNetworkSubnetId", None)
+        self._network(ctx, props, existing, "BadRequest", conn, rid)
+        extension = (props.get("keylessNetwork") or {}).get("subnetId")
+        if subnet is not None and extension is not None and subnet.lower() != extension.lower():
+            raise errors.bad_request(
+                "properties.virtualNetworkSubnetId and properties.keylessNetwork.subnetId name different subnets.",
+                target="properties.keylessNetwork.subnetId",
+            )
+        if subnet is not None:
+            self._check_join(ctx, subnet, existing)
 
     def after_write(
         self, ctx: RequestContext, conn: sa.Connection, resource: StoredResource, created: bool
