@@ -448,7 +448,9 @@ def test_put_and_remove_deny_assignment() -> None:
 # ---------------------------------------------------------------------------------------------- conditions
 
 
-def test_condition_means_not_granted() -> None:
+def test_a_condition_that_does_not_parse_never_grants() -> None:
+    # `GuidEquals 1` is not valid condition syntax: such an assignment grants nothing (conditions
+    # that parse are evaluated; see tests/unit/test_condition_eval.py).
     cond = (
         "((!(ActionMatches{'Microsoft.Authorization/roleAssignments/write'})) OR (@Request[x] GuidEquals 1))"
     )

@@ -12,9 +12,12 @@ Semantics implemented here (each rule is also noted where it is enforced):
 * The caller is a set of principal ids: its own object id plus the ids of its (transitive) groups.
 * Deny assignments win over every grant.  They honour ``exclude_principal_ids``, the zero GUID
   (everyone) and ``do_not_apply_to_child_scopes``.
-* Conditions (ABAC) are not evaluated yet.  A role assignment (or role permission block) with a
-  non-empty condition therefore never grants; a deny assignment with a condition always applies.
-  Unknown means "no" for grants and "yes" for denies: the evaluator never allows by mistake.
+* A role assignment's condition (ABAC) is evaluated (``keyless.rbac.condition_eval``) against the
+  action and the request's attributes, when the caller gives them (Storage); the assignment grants
+  only when it holds.  Without attributes a condition is decided only when its ``ActionMatches``
+  parts decide it.  Conditions of role permission blocks are not evaluated (the block never
+  grants), and a deny assignment with a condition always applies.  Unknown means "no" for grants
+  and "yes" for denies: the evaluator never allows by mistake.
 
 Everything is comparison-insensitive to case (scopes, actions, principal ids, role GUIDs), and
 nothing else is folded.  Scopes and action patterns are handled by ``keyless.rbac.matching``
@@ -29,6 +32,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from keyless.rbac.condition_eval import ConditionAttributes, compile_condition, outcome
+from keyless.rbac.conditions import Condition
 from keyless.rbac.matching import (
     MAX_ACTION_LENGTH,
     PatternSet,
@@ -150,8 +155,18 @@ def _condition_problem(condition: str | None, version: str | None) -> str | None
         return None
     if version is not None and version.strip() != SUPPORTED_CONDITION_VERSION:
         return f"conditionVersion '{version}' is not supported (only '{SUPPORTED_CONDITION_VERSION}')"
-    # Conditions are valid ARM but not understood by this evaluator yet: treat as not satisfied.
+    # Conditions of permission blocks are not evaluated: treat as not satisfied.
     return "condition not evaluated (unsupported)"
+
+
+def _assignment_condition(condition: str | None, version: str | None) -> tuple[str | None, Condition | None]:
+    """A role assignment's condition: (None, None) without one; (None, parsed) when it can be
+    evaluated; (why not, None) for a version other than 2.0 or a condition that does not parse."""
+    problem = _condition_problem(condition, version)
+    if problem is None or condition is None or problem.startswith("conditionVersion"):
+        return problem, None
+    compiled = compile_condition(condition, None)  # the version was checked above
+    return (compiled, None) if isinstance(compiled, str) else (None, compiled)
 
 
 class _CompiledBlock:
@@ -401,6 +416,7 @@ class _IndexedAssignment:
     scope: str  # normalized
     role: str  # role key
     condition_problem: str | None
+    condition: Condition | None = None  # parsed, when there is one and it can be evaluated
 
 
 @dataclass(frozen=True, slots=True)
@@ -486,11 +502,13 @@ class AuthorizationIndex:
 
     def put_assignment(self, assignment: RoleAssignment) -> None:
         """Add a role assignment, replacing any existing one with the same name."""
+        problem, condition = _assignment_condition(assignment.condition, assignment.condition_version)
         indexed = _IndexedAssignment(
             assignment=assignment,
             scope=normalize_scope(assignment.scope),
             role=role_key(assignment.role_definition_name),
-            condition_problem=_condition_problem(assignment.condition, assignment.condition_version),
+            condition_problem=problem,
+            condition=condition,
         )
         key = assignment.name.strip().lower()
         with self._lock:
@@ -558,16 +576,29 @@ class AuthorizationIndex:
     # -- queries ----------------------------------------------------------------------------------
 
     def decide(
-        self, principal_ids: str | Iterable[str], action: str, scope: str, *, data_action: bool
+        self,
+        principal_ids: str | Iterable[str],
+        action: str,
+        scope: str,
+        *,
+        data_action: bool,
+        attributes: ConditionAttributes | None = None,
     ) -> Decision:
-        """Fast check.  Stops at the first deciding record; same rules as ``explain``."""
-        return self._evaluate(principal_ids, action, scope, data_action, explain=False)
+        """Fast check.  Stops at the first deciding record; same rules as ``explain``.
+        ``attributes``: the request's, for role assignment conditions (None: none known)."""
+        return self._evaluate(principal_ids, action, scope, data_action, explain=False, attributes=attributes)
 
     def explain(
-        self, principal_ids: str | Iterable[str], action: str, scope: str, *, data_action: bool
+        self,
+        principal_ids: str | Iterable[str],
+        action: str,
+        scope: str,
+        *,
+        data_action: bool,
+        attributes: ConditionAttributes | None = None,
     ) -> Decision:
         """Full check: every deny that applies, every granting assignment and every near miss."""
-        return self._evaluate(principal_ids, action, scope, data_action, explain=True)
+        return self._evaluate(principal_ids, action, scope, data_action, explain=True, attributes=attributes)
 
     def is_allowed(
         self, principal_ids: str | Iterable[str], action: str, scope: str, *, data_action: bool
@@ -582,6 +613,7 @@ class AuthorizationIndex:
         data_action: bool,
         *,
         explain: bool,
+        attributes: ConditionAttributes | None = None,
     ) -> Decision:
         callers = _principal_set(principal_ids)
         action_lower = action.lower()
@@ -668,6 +700,16 @@ class AuthorizationIndex:
                         miss = NonMatchingAssignment(ia.assignment, role_name, True, inherited, reason, True)
                         misses.append((at, miss))
                     continue
+                if ia.condition is not None:
+                    holds, why = outcome(ia.condition, action, attributes)
+                    if not holds:
+                        if explain:
+                            reason = f"role grants via '{v.pattern}', but {why}; assignment does not grant"
+                            miss = NonMatchingAssignment(
+                                ia.assignment, role_name, True, inherited, reason, True
+                            )
+                            misses.append((at, miss))
+                        continue
                 hit = MatchedAssignment(ia.assignment, role_name, inherited, v.pattern)
                 if not explain:
                     return Decision(True, "allowed", action, scope, data_action, callers, (hit,))
@@ -699,8 +741,8 @@ class AuthorizationIndex:
         """Effective permission blocks at ``scope`` (for ``Microsoft.Authorization/permissions``).
 
         One entry per permission block of every role assigned (directly or via a group) at the scope
-        or above, nearest scope first, each role once.  Assignments with an unevaluated condition
-        are left out, as they grant nothing here.  Deny assignments are not subtracted (ARM's list
+        or above, nearest scope first, each role once.  Assignments with a condition are left out
+        (what they grant depends on each request).  Deny assignments are not subtracted (ARM's list
         API reports role permissions only).
         """
         callers = _principal_set(principal_ids)
@@ -709,7 +751,7 @@ class AuthorizationIndex:
         for principal in callers:
             for ia in self._by_principal.get(principal, ()):
                 depth = ancestry.get(ia.scope)
-                if depth is not None and ia.condition_problem is None:
+                if depth is not None and ia.condition_problem is None and ia.condition is None:
                     found.append((depth, ia.assignment.name.lower(), ia))
         found.sort(key=lambda t: (t[0], t[1]))
         seen: set[str] = set()

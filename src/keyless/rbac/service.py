@@ -37,6 +37,7 @@ from keyless.authority.tokens import Caller
 from keyless.directory import groups
 from keyless.rbac import errors
 from keyless.rbac.builtin_roles import BUILTIN_ROLES, get_builtin_role
+from keyless.rbac.condition_eval import ConditionAttributes
 from keyless.rbac.conditions import ConditionError, parse_condition
 from keyless.rbac.evaluator import (
     EVERYONE_PRINCIPAL_ID,
@@ -300,6 +301,9 @@ class RbacService:
         self.db = db
         self.role_assignment_limit = role_assignment_limit
         self.enforce = enforce
+        # Types of data-plane objects that are scopes of role assignments but not ARM resources
+        # (lower-cased, e.g. "microsoft.keyvault/vaults/keys"); providers register theirs.
+        self.data_scope_types: set[str] = set()
         self._lock = threading.Lock()
         self._snapshot: _Snapshot | None = None
 
@@ -458,7 +462,9 @@ class RbacService:
 
         return scopes, allows
 
-    def authorize_data_action(self, caller: Caller, action: str, scope: str) -> Decision:
+    def authorize_data_action(
+        self, caller: Caller, action: str, scope: str, attributes: ConditionAttributes | None = None
+    ) -> Decision:
         """The data-plane hook (Key Vault, Storage): may ``caller`` perform data action ``action``
         on ``scope`` (the resource id, e.g. ``.../storageAccounts/st1/blobServices/default/
         containers/c1``)?
@@ -470,10 +476,18 @@ class RbacService:
         ``DecisionReason``).  Only ``DataActions``/``NotDataActions`` grant here: an Owner's ``*``
         never reads a blob.  Nothing is raised; mapping to the data plane's error is the caller's
         job.  It reads the shared version row like ``check``, so a role granted a moment ago counts.
+
+        ``attributes`` are the request's, for the ABAC conditions of role assignments
+        (``keyless.rbac.condition_eval``: e.g. ``MappingAttributes({CONTAINER_NAME: "c1", BLOB_PATH:
+        "a/b.txt", **blob_tag_values(tags)}, {SUB_OPERATION: "Blob.List"})``).  A conditional
+        assignment grants only when its condition holds for them; with None (Key Vault) only when
+        its ``ActionMatches`` parts alone make it hold.
         """
         snap = self.snapshot()
         try:
-            return snap.index.decide(snap.principals_of(caller.object_id), action, scope, data_action=True)
+            return snap.index.decide(
+                snap.principals_of(caller.object_id), action, scope, data_action=True, attributes=attributes
+            )
         except ScopeOutOfBounds:
             raise errors.invalid_scope(scope) from None
 
@@ -485,12 +499,14 @@ class RbacService:
         scope: str,
         *,
         data_action: bool = False,
+        attributes: ConditionAttributes | None = None,
     ) -> tuple[str, str, Decision]:
         """Why ``principal_id`` (default: the caller) may or may not perform ``action`` at ``scope``.
 
         Explaining someone else's access reveals their role assignments, so it needs
         ``roleAssignments/read`` at the scope.  Returns (principal id, principal type, decision).
         ``action`` must be shaped as an action (at most ``MAX_ACTION_LENGTH`` characters), else 400.
+        ``attributes``: the request attributes to evaluate role assignment conditions with.
         """
         canonical = self._well_formed_scope(scope)
         problem = pattern_problem(action)
@@ -506,7 +522,9 @@ class RbacService:
         if kind is None:
             raise errors.principal_not_found(target, caller.tenant_id)
         snap = self.snapshot()
-        decision = snap.index.explain(snap.principals_of(target), action, canonical, data_action=data_action)
+        decision = snap.index.explain(
+            snap.principals_of(target), action, canonical, data_action=data_action, attributes=attributes
+        )
         return target, kind, decision
 
     def permissions_for(self, caller: Caller, scope: str) -> list[Permission]:
@@ -564,6 +582,26 @@ class RbacService:
         if not rid.types:
             return str(group_row.resource_id)
         row = conn.execute(sa.select(resources.c.resource_id).where(resources.c.id_key == rid.key)).first()
+        if row is None and len(rid.types) > 1 and rid.type_name.lower() in self.data_scope_types:
+            # A data-plane object (a vault's key or secret, a storage container): assignable while
+            # the nearest stored ancestor exists, through ancestors that are data scopes themselves
+            # (a container's ``blobServices/default``).
+            ancestor = rid.parent
+            while ancestor is not None and len(ancestor.types) >= 1:
+                held = conn.execute(
+                    sa.select(resources.c.resource_id).where(resources.c.id_key == ancestor.key)
+                ).first()
+                if held is not None:
+                    tail = "".join(
+                        f"/{t}/{n}"
+                        for t, n in zip(
+                            rid.types[len(ancestor.types) :], rid.names[len(ancestor.names) :], strict=True
+                        )
+                    )
+                    return f"{held.resource_id}{tail}"
+                if ancestor.type_name.lower() not in self.data_scope_types:
+                    break
+                ancestor = ancestor.parent
         if row is None:
             raise arm_errors.resource_not_found(rid.type_name, rid.name, rid.resource_group)
         return str(row.resource_id)
@@ -949,7 +987,9 @@ class RbacService:
         return current
 
     def _guard_last_admin(self, conn: sa.Connection, tenant_id: str, doomed: StoredAssignment) -> None:
-        """Keep at least one unconditional role-assignment writer at a subscription's own scope."""
+        """Keep at least one role-assignment writer at a subscription's own scope: an unconditional
+        one, or one whose condition does not target ``roleAssignments/write`` (which, as in Azure,
+        then grants it)."""
         scope = normalize_scope(doomed.scope)
         if self._subscription_of(scope) is None or scope.count("/") != 2:
             return
