@@ -27,9 +27,9 @@ def new_server(tmp_path: Path) -> Iterator[Callable[..., KeylessServer]]:
     with ExitStack() as stack:
         started: list[KeylessServer] = []
 
-        def make(**start_args: object) -> KeylessServer:
+        def make(env: dict[str, str] | None = None, **start_args: object) -> KeylessServer:
             url = stack.enter_context(fresh_database_url())
-            srv = KeylessServer(tmp_path / f"data-{len(started)}", url)
+            srv = KeylessServer(tmp_path / f"data-{len(started)}", url, env)
             started.append(srv)
             return srv.start(**start_args)  # type: ignore[arg-type]
 

@@ -48,9 +48,10 @@ def fresh_database_url() -> Iterator[str | None]:
 class KeylessServer:
     """One `keyless up` process with its own data directory (and database)."""
 
-    def __init__(self, data_dir: Path, database_url: str | None) -> None:
+    def __init__(self, data_dir: Path, database_url: str | None, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
         self.database_url = database_url
+        self.extra_env = dict(env or {})
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"{data_dir.name}.log"
         self.runtime: dict[str, Any] = {}
@@ -65,6 +66,7 @@ class KeylessServer:
             env["KEYLESS_DATABASE_URL"] = self.database_url
         else:
             env.pop("KEYLESS_DATABASE_URL", None)
+        env.update(self.extra_env)
         return env
 
     def start(self, *, https_port: int = 0, http_port: int = 0, timeout: float = 30.0) -> KeylessServer:

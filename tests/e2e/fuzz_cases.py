@@ -1,10 +1,13 @@
-"""The hostile requests of the fuzz test (``test_fuzz.py``), generated from one seeded random.
+"""The fuzz test's (``test_fuzz.py``) shared vocabulary of hostile values, and its core families.
 
-Every route family the server has is covered: the resource manager (subscriptions, groups,
-resources, lists, actions, ``Microsoft.Authorization`` at every scope, ``Keyless.Directory``),
-the authority (discovery, token endpoints, issuer documents), IMDS through the proxy and
-directly, the App Service endpoint, and the edge's own routes and proxy. Every request that
-could write carries a body or a name that must be refused, so nothing may change.
+The vocabulary: hostile path-segment suffixes, queries, headers, methods, bodies (bad, deep and
+wrongly typed JSON), ``Route`` and the pieces every family draws with (``CoreGenerator``: one
+seeded random). The families here: the resource manager (subscriptions, groups, resources,
+lists, actions, ``Microsoft.Authorization`` at every scope, ``Keyless.Directory``), the
+authority (discovery, token endpoints, issuer documents), and the edge's own routes and proxy.
+The identity endpoints and Graph are in ``fuzz_identity.py`` (whose ``Generator`` puts all of
+these in order), Key Vault in ``fuzz_keyvault.py``. Every request that could write carries a
+body or a name that must be refused, so nothing may change.
 """
 
 from __future__ import annotations
@@ -12,16 +15,16 @@ from __future__ import annotations
 import base64
 import copy
 import random
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 import orjson
 
 from tests.e2e.arm_helpers import MSI_API, RG_API
-from tests.e2e.fuzz_helpers import ARM_HOST, GRAPH_HOST, IMDS_HOST, LOGIN_HOST, Hostile, Ids
-from tests.e2e.workload_helpers import JWT_BEARER, SITE_TYPE, VM_API, VM_TYPE, WEB_API, proxy_auth
+from tests.e2e.fuzz_helpers import ARM_HOST, LOGIN_HOST, Hostile, Ids
+from tests.e2e.workload_helpers import JWT_BEARER, SITE_TYPE, VM_API, VM_TYPE, WEB_API
 from tests.keyless_server import KeylessServer
 
 AUTHZ_API = "2022-04-01"
@@ -140,9 +143,12 @@ DEEP_BODIES = tuple(_deep(n, as_list=n % 2 == 1) for n in (64, 65, 100, 253, 254
 
 @dataclass(frozen=True)
 class Route:
-    """A resource-manager route: path template, api-version, methods; for writes, a valid body
-    (``template``) and its fields with their kinds (``typed``), each given a wrong value in turn.
-    ``object_only``: a POST that acts on any JSON object, so only non-objects are sent to it."""
+    """A route: path template, api-version, methods; for writes, a valid body (``template``) and
+    its fields with their kinds (``typed``), each given a wrong value in turn (from ``WRONG``, and
+    from ``extra`` or else ``EXTRA`` for that field). ``object_only``: a POST that acts on any
+    JSON object, so only non-objects are sent to it. ``name_at``: a write that reads no body
+    (purge, recover, rotate, delete), so it is only ever sent with the path segment at that
+    index (the name) made one no rule accepts; a body could not be what refuses it."""
 
     path: str
     api_version: str
@@ -150,6 +156,8 @@ class Route:
     template: dict[str, Any] | None = None
     typed: tuple[tuple[str, str], ...] = ()
     object_only: bool = False
+    name_at: int | None = None
+    extra: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
 
 
 ENVELOPE = (("location", "str"), ("tags", "obj"), ("properties", "obj"), ("sku", "obj"), ("kind", "str"))
@@ -274,26 +282,12 @@ EXTRA: dict[str, tuple[Any, ...]] = {
 
 
 FORM_TYPE = (b"Content-Type", b"application/x-www-form-urlencoded")
-METADATA = (b"Metadata", b"true")
-IMDS_PATH = b"/metadata/identity/oauth2/token"
-IMDS_QUERY = b"api-version=2018-02-01&resource=https%3A%2F%2Fmanagement.azure.com%2F"
-INSTANCE_PATHS = (
-    b"/metadata/instance",
-    b"/metadata/instance/compute",
-    b"/metadata/instance/network",
-    b"/metadata/instance/compute/subscriptionId",
-    b"/metadata/instance/compute/tagsList/0",
-    b"/metadata/instance/network/interface/0/ipv4",
-    b"/metadata/instance/network/interface/99",
-    b"/metadata/versions",
-    b"/metadata/nothing",
-)
-IMDS_PARAMS = ("api-version", "resource", "client_id", "object_id", "msi_res_id", "mi_res_id", "bypass_cache")
-MSI_QUERY = b"api-version=2019-08-01&resource=https%3A%2F%2Fvault.azure.net"
 Headers = tuple[tuple[bytes, bytes], ...]
+# One hostile request of a route: method, request-target, label, body, extra headers.
+Case = tuple[str | bytes, bytes, str, bytes, Headers]
 
 
-def _set(doc: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
+def set_field(doc: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
     """``doc`` with the field at ``dotted`` (``a.b``) set to ``value``, parents made as needed."""
     out = copy.deepcopy(doc)
     node = out
@@ -306,26 +300,22 @@ def _set(doc: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
     return out
 
 
-def _form(pairs: list[tuple[bytes, bytes]]) -> bytes:
+def form_body(pairs: list[tuple[bytes, bytes]]) -> bytes:
+    """A form body from (name, value) pairs already percent-encoded (or made hostile): sent as is."""
     return b"&".join(k + b"=" + v for k, v in pairs)
 
 
-class Generator:
-    """Builds the hostile requests; every choice is drawn from one seeded ``random.Random``."""
+class CoreGenerator:
+    """Builds the hostile requests; every choice is drawn from one seeded ``random.Random``.
+
+    The pieces every family uses, and the resource manager's, authority's and edge's requests;
+    ``fuzz_identity.Generator`` adds the identity endpoints and Graph and orders them all.
+    """
 
     def __init__(self, srv: KeylessServer, ids: Ids, rng: random.Random) -> None:
         self.ids, self.rng = ids, rng
         self.local_https = f"127.0.0.1:{srv.https_port}"
         self.local_http = f"127.0.0.1:{srv.http_port}"
-
-    def all(self) -> Iterator[Hostile]:
-        for route in arm_routes():
-            yield from self.arm(route)
-        yield from self.authority()
-        yield from self.imds()
-        yield from self.app_service()
-        yield from self.edge()
-        yield from self.graph()
 
     # --- pieces ----------------------------------------------------------------------------
 
@@ -335,11 +325,14 @@ class Generator:
     def segments(self, path: str) -> list[bytes]:
         return [quote(seg, safe="-._~()$'").encode() for seg in self.ids.fill(path).split("/")[1:]]
 
-    def mutate(self, segments: list[bytes], suffixes: tuple[bytes, ...]) -> tuple[bytes, bytes]:
-        """The path with one segment (usually the last: the name) given a hostile suffix, or
-        replaced by one; and the suffix."""
+    def mutate(
+        self, segments: list[bytes], suffixes: tuple[bytes, ...], index: int | None = None
+    ) -> tuple[bytes, bytes]:
+        """The path with one segment (``index``, else usually the last: the name) given a hostile
+        suffix, or replaced by one; and the suffix."""
         out = list(segments)
-        index = len(out) - 1 if self.rng.random() < 0.6 else self.rng.randrange(len(out))
+        if index is None:
+            index = len(out) - 1 if self.rng.random() < 0.6 else self.rng.randrange(len(out))
         suffix = self.pick(suffixes)
         out[index] = suffix if self.rng.random() < 0.25 else out[index] + suffix
         return b"/" + b"/".join(out), suffix
@@ -354,8 +347,9 @@ class Generator:
         template = self.ids.fill_doc(route.template)
         if roll < 0.6 or not route.typed:
             return orjson.dumps({**template, "nul\u0000key": "v"})
-        field, kind = self.pick(route.typed)
-        return orjson.dumps(_set(template, field, self.pick(WRONG[kind] + EXTRA.get(field, ()))))
+        name, kind = self.pick(route.typed)
+        extra = route.extra.get(name, EXTRA.get(name, ()))
+        return orjson.dumps(self.ids.fill_doc(set_field(template, name, self.pick(WRONG[kind] + extra))))
 
     def auth(self) -> Headers:
         roll = self.rng.random()
@@ -385,19 +379,30 @@ class Generator:
         return Hostile("arm", listener, verb, target, host, headers, body, label)
 
     def arm(self, route: Route) -> Iterator[Hostile]:
+        for method, target, label, body, headers in self.cases(route, QUERY_VARIANTS):
+            yield self.arm_request(method, target, label, body, headers)
+
+    def cases(self, route: Route, queries: tuple[bytes, ...]) -> Iterator[Case]:
+        """The hostile (method, target, label, body, extra headers) of one route: names and ids,
+        queries (``{v}`` is the api-version), headers, bodies, methods, and sometimes a huge body.
+        Every write carries a refused name or body; with ``name_at``, always a refused name."""
         segments = self.segments(route.path)
         query = b"api-version=" + route.api_version.encode()
         path = b"/" + b"/".join(segments)
         writes = [m for m in route.methods if m in ("PUT", "PATCH", "POST")]
         for _ in range(10):  # hostile names and ids
             method = self.pick(route.methods)
-            suffixes = NAME_REFUSED if method == "PUT" and route.template else SEGMENT_SUFFIXES
-            mutated, suffix = self.mutate(segments, suffixes)
+            refuse_name = (method == "PUT" and route.template) or route.name_at is not None
+            mutated, suffix = self.mutate(
+                segments, NAME_REFUSED if refuse_name else SEGMENT_SUFFIXES, route.name_at
+            )
             body = b""
             if method in writes:
                 valid = route.template and method == "PUT" and self.rng.random() < 0.5
                 body = orjson.dumps(self.ids.fill_doc(route.template)) if valid else self.bad_body(route)
-            yield self.arm_request(method, mutated + b"?" + query, f"segment {suffix[:9]!r}", body)
+            yield method, mutated + b"?" + query, f"segment {suffix[:9]!r}", body, ()
+        if route.name_at is not None:  # nothing below may name the real thing
+            path = self.mutate(segments, NAME_REFUSED, route.name_at)[0]
         # Query and header cases use a read, or a write whose body is refused anyway.
         safe = writes[0] if "GET" not in route.methods and (route.template or route.object_only) else "GET"
 
@@ -405,19 +410,18 @@ class Generator:
             return self.bad_body(route) if safe != "GET" else b""
 
         for _ in range(4):
-            variant = self.pick(QUERY_VARIANTS).replace(b"{v}", route.api_version.encode())
-            yield self.arm_request(safe, path + b"?" + variant, "query", safe_body())
+            variant = self.pick(queries).replace(b"{v}", route.api_version.encode())
+            yield safe, path + b"?" + variant, "query", safe_body(), ()
         for _ in range(3):
-            headers = self.pick(HEADER_VARIANTS)
-            yield self.arm_request(safe, path + b"?" + query, "headers", safe_body(), headers)
+            yield safe, path + b"?" + query, "headers", safe_body(), self.pick(HEADER_VARIANTS)
         for method in writes if (route.template or route.object_only) else ():
             for _ in range(6):
-                yield self.arm_request(method, path + b"?" + query, "body", self.bad_body(route))
+                yield method, path + b"?" + query, "body", self.bad_body(route), ()
         for _ in range(2):
-            yield self.arm_request(self.pick(ODD_METHODS), path + b"?" + query, "method")
+            yield self.pick(ODD_METHODS), path + b"?" + query, "method", b"", ()
         if writes and self.rng.random() < 0.1:  # over the 4 MiB body limit
             huge = b"[" + b"1," * 2_700_000 + b"1]"
-            yield self.arm_request(writes[0], path + b"?" + query, "huge body", huge)
+            yield writes[0], path + b"?" + query, "huge body", huge, ()
 
     # --- the authority ---------------------------------------------------------------------
 
@@ -478,7 +482,7 @@ class Generator:
                 pairs[index] = changed
                 if how == 3:
                     pairs.append((name, suffix))  # a second value: only the first counts
-            yield self.login(b"POST", target, f"form {name!r}", (FORM_TYPE,), _form(pairs))
+            yield self.login(b"POST", target, f"form {name!r}", (FORM_TYPE,), form_body(pairs))
         assertion_type = (b"client_assertion_type", quote(JWT_BEARER, safe="").encode())
         for junk in (
             b"a.b.c",
@@ -491,12 +495,12 @@ class Generator:
                 assertion_type,
                 (b"client_assertion", junk),
             ]
-            yield self.login(b"POST", target, "assertion", (FORM_TYPE,), _form(pairs))
+            yield self.login(b"POST", target, "assertion", (FORM_TYPE,), form_body(pairs))
         raw_bodies = (b"%", b"=&=&=", b"\xff\xfe\x00", b"a=%zz&b=%", b"&" * 10000, b'{"grant_type":"x"}')
         for body in (*raw_bodies, b"a=" + b"b" * 70_000):
             yield self.login(b"POST", target, "raw body", (FORM_TYPE,), body)
         for kind in (b"text/plain", b"application/json", FORM_TYPE[1] + b"; charset=utf-16", b"\x01"):
-            yield self.login(b"POST", target, "content type", ((b"Content-Type", kind),), _form(base))
+            yield self.login(b"POST", target, "content type", ((b"Content-Type", kind),), form_body(base))
         basics = (
             b"Basic " + base64.b64encode(b"%00:%00"),
             b"Basic !!!",
@@ -507,180 +511,10 @@ class Generator:
         without_client = [p for p in base if p[0] not in (b"client_id", b"client_secret")]
         for basic in basics:
             headers = (FORM_TYPE, (b"Authorization", basic))
-            yield self.login(b"POST", target, "basic", headers, _form(without_client))
+            yield self.login(b"POST", target, "basic", headers, form_body(without_client))
         for _ in range(4):
             mutated, suffix = self.mutate(segments, SEGMENT_SUFFIXES)
-            yield self.login(b"POST", mutated, f"path {suffix[:9]!r}", (FORM_TYPE,), _form(base))
-
-    # --- the identity endpoints ------------------------------------------------------------
-
-    def imds_query(self) -> bytes:
-        """IMDS's query with one parameter hostile (and sometimes given twice)."""
-        name = self.pick(IMDS_PARAMS).encode()
-        pairs = [p for p in (p.split(b"=") for p in IMDS_QUERY.split(b"&")) if p[0] != name]
-        suffix = self.pick(SEGMENT_SUFFIXES)
-        pairs.append([name, suffix if self.rng.random() < 0.5 else b"x" + suffix])
-        if self.rng.random() < 0.2:
-            pairs.append([name, b"dup"])
-        return b"&".join(b"=".join(p) for p in pairs)
-
-    def via_proxy(
-        self, method: bytes, path_query: bytes, headers: Headers, label: str, body: bytes = b""
-    ) -> Hostile:
-        target = b"http://" + IMDS_HOST.encode() + path_query
-        return Hostile("imds-proxy", "http", method, target, IMDS_HOST, headers, body, label)
-
-    def imds(self) -> Iterator[Hostile]:
-        vm = proxy_auth(self.ids.vm_token).encode()
-        passwords: tuple[bytes, ...] = (
-            vm,
-            vm,
-            b"Basic !!!",
-            b"Basic " + base64.b64encode(b"w:%00"),
-            b"Bearer x",
-        )
-        passwords += (proxy_auth(self.ids.site_token).encode(), b"Basic " + b"B" * 30_000)
-        for _ in range(60):  # through the proxy at http://169.254.169.254, as a VM calls it
-            headers = (METADATA, (b"Proxy-Authorization", self.pick(passwords)))
-            yield self.via_proxy(b"GET", IMDS_PATH + b"?" + self.imds_query(), headers, "query")
-        token = self.ids.vm_token.encode()
-        for _ in range(50):  # direct: the per-workload base URL
-            hostile = token
-            if self.rng.random() < 0.4:
-                suffix = self.pick(SEGMENT_SUFFIXES)
-                hostile = token + suffix if self.rng.random() < 0.5 else suffix
-            target = b"/imds/" + hostile + IMDS_PATH + b"?" + self.imds_query()
-            yield Hostile("imds-direct", "http", b"GET", target, self.local_http, (METADATA,), label="query")
-        header_sets: list[Headers] = [(), ((b"Metadata", b"True"),), ((b"Metadata", b"true\x01"),)]
-        header_sets.append((METADATA, (b"X-Forwarded-For", b"1.2.3.4")))
-        header_sets += [(METADATA, *v) for v in HEADER_VARIANTS]
-        direct = b"/imds/" + token + IMDS_PATH + b"?" + IMDS_QUERY
-        for extra in header_sets:
-            yield self.via_proxy(
-                b"GET", IMDS_PATH + b"?" + IMDS_QUERY, ((b"Proxy-Authorization", vm), *extra), "headers"
-            )
-            yield Hostile("imds-direct", "http", b"GET", direct, self.local_http, extra, label="headers")
-        authorized = ((b"Proxy-Authorization", vm), METADATA)
-        for method in (*ODD_METHODS, b"POST", b"PUT", b"DELETE"):
-            yield self.via_proxy(
-                method, IMDS_PATH + b"?" + IMDS_QUERY, authorized, "method", self.pick(BAD_JSON)
-            )
-        for path in (IMDS_PATH + b"%00", IMDS_PATH + b"%0A", b"/metadata/instance", b"/" + b"m" * 5000):
-            yield self.via_proxy(b"GET", path + b"?" + IMDS_QUERY, authorized, "path")
-        # Instance metadata and /metadata/versions: hostile routes, formats and api-versions, through
-        # the proxy as the VM and straight to the HTTP listener with no host token.
-        for path in INSTANCE_PATHS:
-            for _ in range(4):
-                suffix = self.pick(SEGMENT_SUFFIXES)
-                version = self.pick((b"2021-02-01", b"latest", b"", b"2021-02-01" + suffix))
-                fmt = self.pick((b"json", b"text", b"xml", suffix))
-                target = (
-                    path + self.pick((b"", b"/" + suffix)) + b"?api-version=" + version + b"&format=" + fmt
-                )
-                yield self.via_proxy(b"GET", target, authorized, "instance")
-                yield Hostile(
-                    "imds-direct", "http", b"GET", target, self.local_http, (METADATA,), label="instance"
-                )
-
-    def msi(self, method: bytes, target: bytes, headers: Headers, label: str, body: bytes = b"") -> Hostile:
-        return Hostile("app-service", "http", method, target, self.local_http, headers, body, label)
-
-    def app_service(self) -> Iterator[Hostile]:
-        site = self.ids.site_token.encode()
-        good = (b"X-IDENTITY-HEADER", site)
-        params = (
-            "api-version",
-            "resource",
-            "client_id",
-            "principal_id",
-            "object_id",
-            "mi_res_id",
-            "msi_res_id",
-        )
-        for _ in range(45):
-            pairs = {b"api-version": b"2019-08-01", b"resource": b"https%3A%2F%2Fvault.azure.net"}
-            name = self.pick(params).encode()
-            pairs[name] = pairs.get(name, b"v") + self.pick(SEGMENT_SUFFIXES)
-            yield self.msi(b"GET", b"/msi/token?" + _form(list(pairs.items())), (good,), "query")
-        identity_headers = (
-            (b"X-IDENTITY-HEADER", b"x" * 5000),
-            (b"X-IDENTITY-HEADER", self.ids.vm_token.encode()),
-            (b"X-IDENTITY-HEADER", site + b"\x01"),
-            (b"X-IDENTITY-HEADER", b""),
-            (b"secret", site + b" "),
-        )
-        for header in identity_headers:
-            yield self.msi(b"GET", b"/msi/token?" + MSI_QUERY, (header,), "identity header")
-        legacy = b"/msi/token?api-version=2017-09-01&resource=https%3A%2F%2Fvault.azure.net&clientid="
-        for suffix in SEGMENT_SUFFIXES[:8]:
-            yield self.msi(b"GET", legacy + suffix, ((b"secret", site),), "legacy")
-        for method in (*ODD_METHODS, b"POST", b"PUT"):
-            yield self.msi(method, b"/msi/token?" + MSI_QUERY, (good,), "method", self.pick(BAD_JSON))
-        for extra in HEADER_VARIANTS:
-            yield self.msi(b"GET", b"/msi/token?" + MSI_QUERY, (good, *extra), "headers")
-        for path in (b"/msi/token%00", b"/msi/token%0A", b"/msi/" + b"t" * 5000, b"/msi/%zz"):
-            yield self.msi(b"GET", path + b"?" + MSI_QUERY, (good,), "path")
-
-    # --- Microsoft Graph ---------------------------------------------------------------------
-
-    def graph_request(self, method: bytes, target: bytes, label: str, body: bytes = b"") -> Hostile:
-        roll = self.rng.random()
-        token = self.ids.graph_token if roll < 0.8 else self.ids.admin_token  # sometimes the wrong aud
-        headers = ((b"Authorization", b"Bearer " + token.encode()), (b"Content-Type", b"application/json"))
-        listener = "connect" if self.rng.random() < 0.3 else "https"
-        return Hostile(
-            "graph", listener, method, target, GRAPH_HOST, headers if roll < 0.95 else (), body, label
-        )
-
-    def graph(self) -> Iterator[Hostile]:
-        reads = (
-            "/v1.0/servicePrincipals",
-            "/v1.0/servicePrincipals/{sp}",
-            "/v1.0/servicePrincipals(appId='{admin_client}')",
-            "/v1.0/groups",
-            "/v1.0/groups/{group}",
-            "/v1.0/groups/{group}/members",
-            "/v1.0/users",
-            "/v1.0/directoryObjects/{sp}",
-        )
-        posts = ("/v1.0/directoryObjects/getByIds", "/v1.0/directoryObjects/{sp}/checkMemberGroups")
-        filters = (
-            b"$filter=%00",
-            b"$filter=appId%20eq",
-            b"$filter=" + b"(" * 2000,
-            b"$filter=servicePrincipalNames/any(c:c%20eq%20%27" + b"a" * 3000 + b"%27)",
-            b"$filter=displayName%20eq%20%27%0A%27",
-            b"$filter=startswith(displayName)",
-            b"$filter=not%20not%20not%20id%20eq%20%27x%27",
-            b"$filter=id%20in%20(" + b",".join(b"%27x%27" for _ in range(40)) + b")",
-            b"$top=-1",
-            b"$top=" + b"9" * 400,
-            b"$skiptoken=%FF%FE",
-            b"$skiptoken=" + b"QUFB" * 800,
-            b"$select=" + b"a," * 2000,
-            b"$filter=x&$filter=y",
-        )
-        for path in reads:
-            segments = self.segments(path)
-            for _ in range(5):
-                mutated, suffix = self.mutate(segments, SEGMENT_SUFFIXES)
-                yield self.graph_request(b"GET", mutated, f"segment {suffix[:9]!r}")
-            for _ in range(4):
-                target = b"/" + b"/".join(segments) + b"?" + self.pick(filters)
-                yield self.graph_request(b"GET", target, "query")
-            yield self.graph_request(self.pick(ODD_METHODS), b"/" + b"/".join(segments), "method")
-        for path in posts:
-            target = b"/" + b"/".join(self.segments(path))
-            for _ in range(12):
-                yield self.graph_request(b"POST", target, "body", self.pick(BAD_JSON))
-            for body in (
-                orjson.dumps({"ids": ["x"] * 2000}),
-                orjson.dumps({"ids": [1, None]}),
-                orjson.dumps({"groupIds": ["%00"] * 30}),
-                orjson.dumps({"ids": [], "types": [{}]}),
-                b'{"ids":["' + b"a" * 300_000 + b'"]}',
-            ):
-                yield self.graph_request(b"POST", target, "body", body)
+            yield self.login(b"POST", mutated, f"path {suffix[:9]!r}", (FORM_TYPE,), form_body(base))
 
     # --- the edge --------------------------------------------------------------------------
 

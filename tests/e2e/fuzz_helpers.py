@@ -4,7 +4,9 @@ every table the server keeps."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import socket
 import ssl
 import time
@@ -14,8 +16,10 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.e2e.arm_helpers import MSI_API, RG_API, UAMI
+from tests.e2e.keyvault_helpers import KV_API, create_vault, vault_client, vault_path
 from tests.e2e.workload_helpers import SITE_TYPE, VM_API, VM_TYPE, WEB_API
 from tests.keyless_server import KeylessServer
 
@@ -32,6 +36,11 @@ ISSUER, DIRECTORY, AUTHZ = (
 LOGIN_HOST = "login.microsoftonline.com"
 GRAPH_HOST = "graph.microsoft.com"
 IMDS_HOST = "169.254.169.254"
+VAULT_SUFFIX = ".vault.azure.net"
+KV_DATA = {"api-version": "7.5"}
+# Rows a timer rewrites whatever the requests do, left out of every snapshot: Key Vault's
+# maintenance pass renews its lease (``providers/keyvault/rotation.py``) every interval.
+TIMER_ROWS: dict[str, dict[str, tuple[str, ...]]] = {"leases": {"name": ("keyvault-maintenance",)}}
 # The bound the fuzz test holds every answer to (the issue's "no request hangs over 5 s").
 ANSWER_WITHIN = 5.0
 
@@ -101,7 +110,9 @@ class RawClient:
                 reply += chunk
             if not reply.startswith(b"HTTP/1.1 200"):
                 raise OSError(f"CONNECT refused: {reply[:60]!r}")
-        sni = request.host if request.host in (ARM_HOST, LOGIN_HOST, GRAPH_HOST) else "localhost"
+        label = request.host.lower().removesuffix(VAULT_SUFFIX)  # one DNS label: the wildcard's
+        vault = label != request.host.lower() and 0 < len(label) <= 63 and "." not in label
+        sni = request.host if vault or request.host in (ARM_HOST, LOGIN_HOST, GRAPH_HOST) else "localhost"
         return self.tls.wrap_socket(raw, server_hostname=sni)
 
     @staticmethod
@@ -149,9 +160,16 @@ class Snapshots:
     def take(self) -> dict[str, list[tuple[str, ...]]]:
         with self.engine.connect() as conn:
             return {
-                name: sorted(tuple(str(v) for v in row) for row in conn.execute(sa.select(table)))
+                name: sorted(tuple(str(v) for v in row) for row in conn.execute(self._select(table)))
                 for name, table in sorted(self.tables.tables.items())
             }
+
+    @staticmethod
+    def _select(table: sa.Table) -> sa.Select[Any]:
+        query = sa.select(table)
+        for column, values in TIMER_ROWS.get(table.name, {}).items():
+            query = query.where(table.c[column].not_in(values))
+        return query
 
     @staticmethod
     def changed(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
@@ -263,4 +281,59 @@ def make_targets(srv: KeylessServer, seed: int) -> Ids:
     }
     vault_token = srv.admin_token("https://vault.azure.net")
     graph_token = srv.admin_token("https://graph.microsoft.com")
+    values.update(make_vault_targets(srv, vault_token))
     return Ids(values, vm_token, site_token, srv.admin_token(), vault_token, graph_token)
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _int64(value: int) -> str:
+    return _b64url(value.to_bytes((value.bit_length() + 7) // 8, "big"))
+
+
+def make_vault_targets(srv: KeylessServer, vault_token: str) -> dict[str, str]:
+    """Key Vault's targets, made by the admin: vault ``fuzz-kv`` in ``fuzz-rg`` (an access policy
+    gives the admin every key and secret permission) holding RSA key ``fuzz-key`` and secret
+    ``fuzz-secret``, a deleted key and secret, and the soft-deleted vault ``fuzz-kv-gone``. The
+    values the fuzz fills in: versions, backups, a ciphertext, a wrapped key, a digest and its
+    signature (so crypto bodies are valid but for the one field made wrong) and a fresh RSA JWK
+    (for import)."""
+    create_vault(srv, "fuzz-rg", "fuzz-kv")
+    create_vault(srv, "fuzz-rg", "fuzz-kv-gone")
+    with srv.arm() as arm:
+        r = arm.delete(vault_path(srv, "fuzz-rg", "fuzz-kv-gone"), params={"api-version": KV_API})
+        assert r.status_code == 200, r.text
+    digest = _b64url(hashlib.sha256(b"fuzz").digest())
+    with vault_client(srv, "fuzz-kv", vault_token) as kv:
+        key = _ok(kv.post("/keys/fuzz-key/create", params=KV_DATA, json={"kty": "RSA", "key_size": 2048}))
+        key_version = key["key"]["kid"].rsplit("/", 1)[-1]
+        secret = _ok(kv.put("/secrets/fuzz-secret", params=KV_DATA, json={"value": "fuzz-value"}))
+        _ok(kv.post("/keys/fuzz-gone-key/create", params=KV_DATA, json={"kty": "RSA"}))
+        _ok(kv.delete("/keys/fuzz-gone-key", params=KV_DATA))
+        _ok(kv.put("/secrets/fuzz-gone-secret", params=KV_DATA, json={"value": "gone"}))
+        _ok(kv.delete("/secrets/fuzz-gone-secret", params=KV_DATA))
+        crypto = f"/keys/fuzz-key/{key_version}"
+        oaep = {"alg": "RSA-OAEP", "value": _b64url(b"fuzz")}
+        wrap = {"alg": "RSA-OAEP-256", "value": _b64url(bytes(32))}
+        values = {
+            "vault": "fuzz-kv",
+            "gone_vault": "fuzz-kv-gone",
+            "key_version": key_version,
+            "secret_version": secret["id"].rsplit("/", 1)[-1],
+            "key_backup": _ok(kv.post("/keys/fuzz-key/backup", params=KV_DATA))["value"],
+            "secret_backup": _ok(kv.post("/secrets/fuzz-secret/backup", params=KV_DATA))["value"],
+            "ciphertext": _ok(kv.post(f"{crypto}/encrypt", params=KV_DATA, json=oaep))["value"],
+            "wrapped": _ok(kv.post(f"{crypto}/wrapkey", params=KV_DATA, json=wrap))["value"],
+            "digest": digest,
+            "signature": _ok(
+                kv.post(f"{crypto}/sign", params=KV_DATA, json={"alg": "RS256", "value": digest})
+            )["value"],
+        }
+    numbers = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_numbers()
+    public = numbers.public_numbers
+    jwk = {"n": public.n, "e": public.e, "d": numbers.d, "p": numbers.p, "q": numbers.q}
+    jwk |= {"dp": numbers.dmp1, "dq": numbers.dmq1, "qi": numbers.iqmp}
+    values |= {f"jwk_{k}": _int64(v) for k, v in jwk.items()}
+    return values

@@ -72,6 +72,39 @@ _ALLOWED_AUDIENCES = (
 ExtensionHandler = Callable[["ArmRequest"], Awaitable[Reply]]
 
 
+class ProviderRequest:
+    """A request under ``{scope}/providers/{namespace}/{first}/...`` offered to a provider operation.
+
+    ``scope`` is the subscription or resource group it is under; ``segments`` everything after the
+    namespace, in the caller's spelling (``segments[0]`` is ``first``).
+    """
+
+    def __init__(
+        self,
+        method: str,
+        scope: ResourceId,
+        namespace: str,
+        segments: list[str],
+        query: dict[str, str],
+        ctx: RequestContext,
+        body: bytes,
+        path: str,
+    ) -> None:
+        self.method = method
+        self.scope = scope
+        self.namespace = namespace
+        self.segments = segments
+        self.query = query
+        self.ctx = ctx
+        self.body = body
+        self.path = path
+
+
+# A provider operation that is not a resource (``checkNameAvailability``, ``deletedVaults``, a
+# vault's ``accessPolicies/{kind}``): a Reply, or None to let the generic resource path answer.
+ProviderOperation = Callable[[ProviderRequest], "Reply | None"]
+
+
 class ArmRequest:
     """One resource-manager request, as the handlers see it."""
 
@@ -133,6 +166,9 @@ class ArmApp:
         # directory: subscriptions and tenants (see keyless.platform.Directory)
         self.directory = directory
         self.extensions: dict[str, ExtensionHandler] = {}
+        # (namespace, first type after it), lower-cased -> the provider's handler, consulted before
+        # the generic resource path (see ``ProviderOperation``).
+        self.provider_operations: dict[tuple[str, str], ProviderOperation] = {}
         self.generic = GenericApi(manager, directory, SUBSCRIPTION_API_VERSIONS)
         self.generic.declare(
             "Microsoft.Resources",
@@ -257,6 +293,11 @@ class ArmApp:
         if lowered_rest[0] != "providers" or len(rest) < 3:
             raise errors.no_route(path)
         namespace, pairs = rest[1], rest[2:]
+        operation = self.provider_operations.get((namespace.lower(), pairs[0].lower()))
+        if operation is not None:
+            answered = operation(ProviderRequest(method, scope_id, namespace, pairs, query, ctx, body, path))
+            if answered is not None:
+                return answered
         types, names = tuple(pairs[0::2]), tuple(pairs[1::2])
         if len(pairs) % 2 == 1:
             # A collection: a top-level type under a scope, children of a resource, or a POST action.

@@ -92,6 +92,17 @@ GRAPH_AUDIENCES: frozenset[str] = frozenset(
     {"https://graph.microsoft.com", "00000003-0000-0000-c000-000000000000"}
 )
 
+# What Key Vault's data plane accepts as ``aud``: the resource and Key Vault's first-party appId.
+KEYVAULT_AUDIENCES: frozenset[str] = frozenset(
+    {"https://vault.azure.net", "cfa8b339-82a2-471a-a3c9-0fc0be7a4093"}
+)
+
+# What Storage's data plane accepts as ``aud`` besides an account's own URL
+# (``https://{account}.blob.core.windows.net``): the resource and Storage's first-party appId.
+STORAGE_AUDIENCES: frozenset[str] = frozenset(
+    {"https://storage.azure.com", "e406a681-f3d4-42a8-90b6-c2b029497af1"}
+)
+
 # Scopes MSAL adds to every request (its "reserved" scopes); Entra ignores them for client credentials.
 _OIDC_SCOPES = frozenset({"openid", "profile", "offline_access"})
 _DEFAULT_SUFFIX = "/.default"

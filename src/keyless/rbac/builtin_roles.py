@@ -231,6 +231,14 @@ KEY_VAULT_READER = _role(
     ),
 )
 
+KEY_VAULT_SECRETS_OFFICER = _role(
+    "b86a8fe4-44ce-4948-aee5-eccb2c155cd7",
+    "Key Vault Secrets Officer",
+    "Perform any action on the secrets of a key vault, except manage permissions. " + _KV_RBAC_ONLY,
+    actions=_KEY_VAULT_BASE,
+    data_actions=("Microsoft.KeyVault/vaults/secrets/*",),
+)
+
 KEY_VAULT_SECRETS_USER = _role(
     "4633458b-17de-408a-b874-0445c86b69e6",
     "Key Vault Secrets User",
@@ -466,6 +474,7 @@ BUILTIN_ROLES: Final[tuple[RoleDefinition, ...]] = (
     KEY_VAULT_CRYPTO_USER,
     KEY_VAULT_CRYPTO_SERVICE_ENCRYPTION_USER,
     KEY_VAULT_READER,
+    KEY_VAULT_SECRETS_OFFICER,
     KEY_VAULT_SECRETS_USER,
     STORAGE_ACCOUNT_CONTRIBUTOR,
     STORAGE_BLOB_DATA_OWNER,
