@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import os
 from pathlib import Path
 
@@ -85,6 +87,13 @@ def create_root_key(path: Path) -> bytes:
 class Sealer:
     def __init__(self, root_key: bytes) -> None:
         self._aead = AESGCM(root_key)
+        self._derive_key = hmac.new(root_key, b"keyless-derive-v1", hashlib.sha256).digest()
+
+    def derive(self, purpose: str) -> bytes:
+        """A 32-byte secret for ``purpose``, the same on every replica sharing the root key, and
+        unrelated to the sealing key or any other purpose's secret (HMAC-SHA256 of the purpose under
+        a key derived from the root key). Storage's user delegation keys are derived this way."""
+        return hmac.new(self._derive_key, purpose.encode(), hashlib.sha256).digest()
 
     def seal(self, plaintext: bytes, purpose: str) -> str:
         """``v1:`` + base64(nonce + AES-GCM ciphertext and tag), ``purpose`` bound as associated data."""

@@ -1,0 +1,1 @@
+"""The Blob service data plane: ``https://{account}.blob.core.windows.net``."""
