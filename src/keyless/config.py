@@ -54,6 +54,19 @@ class Settings:
     outbound_allow_private: bool = False
     # One of LOG_LEVELS.
     log_level: str = "warning"
+    # Key Vault: seconds between checks for keys a rotation policy says are due (and for
+    # soft-deleted objects past their purge date), and the shortest rotation time a policy may
+    # set (Azure: 7 days; lower it only to watch policy rotation happen in a test or demo).
+    keyvault_rotation_interval: int = 60
+    keyvault_rotation_floor: int = 7 * 86400
+    # Storage: where blob content lives (KEYLESS_BLOB_DIR; default <data dir>/blobs). Replicas
+    # sharing a database must share this directory too.
+    blob_dir: Path | None = None
+    # Seconds between sweeps of the blob directory (files no row names, blocks older than 7
+    # days), and how old (inode change time) an unnamed file must be before it goes; lower the
+    # grace only in tests: an upload's file waits that long at most for its commit.
+    blob_sweep_interval: int = 600
+    blob_sweep_grace: int = 3600
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -74,12 +87,22 @@ class Settings:
             outbound_allow_private=os.environ.get("KEYLESS_OUTBOUND_ALLOW_PRIVATE", "").strip().lower()
             in ("1", "true", "on", "yes"),
             log_level=(os.environ.get("KEYLESS_LOG_LEVEL") or "warning").strip().lower(),
+            keyvault_rotation_interval=_env_int("KEYLESS_KEYVAULT_ROTATION_INTERVAL", 60),
+            keyvault_rotation_floor=_env_int("KEYLESS_KEYVAULT_ROTATION_FLOOR", 7 * 86400),
+            blob_dir=Path(os.environ["KEYLESS_BLOB_DIR"]) if os.environ.get("KEYLESS_BLOB_DIR") else None,
+            blob_sweep_interval=_env_int("KEYLESS_BLOB_SWEEP_INTERVAL", 600),
+            blob_sweep_grace=_env_int("KEYLESS_BLOB_SWEEP_GRACE", 3600),
         )
         return replace(settings, **given)  # type: ignore[arg-type]
 
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'keyless.db'}"
+
+    @property
+    def resolved_blob_dir(self) -> Path:
+        """The blob content directory: ``blob_dir``, else ``<data dir>/blobs``."""
+        return self.blob_dir or self.data_dir / "blobs"
 
     @property
     def ca_dir(self) -> Path:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from contextlib import suppress
 from typing import Any
 
 from starlette.applications import Starlette
@@ -23,14 +25,29 @@ from keyless.edge.forward import Forwarder
 from keyless.edge.routing import HostRouter
 from keyless.graph.http import GRAPH_HOST, GraphApp
 from keyless.graph.service import GraphService
+from keyless.network import OriginResolver
 from keyless.outbound import OutboundPolicy
 from keyless.providers.compute.provider import SiteConfigType, SiteType, VirtualMachineType
+from keyless.providers.keyvault.access import VaultAccess
+from keyless.providers.keyvault.deleted_vaults import KeyVaultOperations
+from keyless.providers.keyvault.http import VAULT_SUFFIX, KeyVaultApp
+from keyless.providers.keyvault.keys import KeyService
+from keyless.providers.keyvault.rotation import Maintenance
+from keyless.providers.keyvault.rotation_policy import RotationPolicies
+from keyless.providers.keyvault.secrets import SecretService
+from keyless.providers.keyvault.vaults import VaultType
 from keyless.providers.managedidentity.provider import (
     FederatedIdentityCredentialType,
     UserAssignedIdentityType,
 )
 from keyless.providers.oidcissuer.provider import OidcIssuerType
 from keyless.providers.resource_groups import ResourceGroupType
+from keyless.providers.storage.account_operations import StorageOperations
+from keyless.providers.storage.accounts import StorageAccounts, StorageAccountType
+from keyless.providers.storage.blob.access import BlobAccess
+from keyless.providers.storage.blob.files import BlobFiles
+from keyless.providers.storage.blob.http import BLOB_SUFFIX, BlobApp
+from keyless.providers.storage.blob.sweeper import BlobSweeper
 from keyless.rbac.arm import (
     DENY_ASSIGNMENT_API_VERSIONS,
     PERMISSIONS_API_VERSIONS,
@@ -139,14 +156,19 @@ class Platform:
         )
         self.resource_manager.on_scope_deleted(self.rbac.forget_scope)
         self.host_tokens = HostTokens(self.sealer)
+        self.storage_account_type = StorageAccountType(self.sealer)
+        self.storage_accounts = StorageAccounts(self.db, self.sealer)
         for resource_type in (
             ResourceGroupType(),
             UserAssignedIdentityType(),
             FederatedIdentityCredentialType(),
             OidcIssuerType(self.authority.federation.mint, issuer_url),
-            VirtualMachineType(self.host_tokens),
-            SiteType(self.host_tokens),
+            # Moving a workload into a subnet needs subnets/join/action there, as a NIC does in Azure.
+            VirtualMachineType(self.host_tokens, authorizer=self.rbac),
+            SiteType(self.host_tokens, authorizer=self.rbac),
             SiteConfigType(),
+            VaultType(),
+            self.storage_account_type,
         ):
             self.resource_manager.register(resource_type)
         self.workloads = WorkloadIdentityService(
@@ -165,9 +187,53 @@ class Platform:
             },
         )
         self.arm_app.extensions["keyless.directory"] = DirectoryApi(self.rbac, self.directory)
+        KeyVaultOperations(self.resource_manager).register(self.arm_app.provider_operations)
+        StorageOperations(self.resource_manager).register(self.arm_app.provider_operations)
         self.forwarder = Forwarder()
         self.router = HostRouter(self.arm_app, AuthorityApp(self.authority), InternalApp(), self.forwarder)
         self.router.add_host(GRAPH_HOST, GraphApp(GraphService(self.db, self.rbac), self.authority.validator))
+        # Data planes: every request gets its network origin from the edge (keyless.network).
+        self.origins = OriginResolver(self.workloads)
+        self.vault_keys = KeyService(self.db, self.sealer, RotationPolicies(settings.keyvault_rotation_floor))
+        self.vault_secrets = SecretService(self.db, self.sealer)
+        self.router.add_suffix(
+            VAULT_SUFFIX,
+            KeyVaultApp(
+                self.db,
+                self.authority.validator,
+                VaultAccess(self.rbac),
+                self.vault_keys,
+                self.vault_secrets,
+                self.origins,
+                lambda: self.tenant_id,
+            ),
+        )
+        self.rbac.data_scope_types.update(
+            {"microsoft.keyvault/vaults/keys", "microsoft.keyvault/vaults/secrets"}
+        )
+        # The Blob service. User delegation keys are derived from the root key, never stored.
+        self.blob_files = BlobFiles(settings.resolved_blob_dir)
+        self.blob_sweeper = BlobSweeper(
+            self.db, self.blob_files, settings.blob_sweep_interval, settings.blob_sweep_grace
+        )
+        self.blob_app = BlobApp(
+            self.db,
+            self.storage_accounts,
+            BlobAccess(self.authority.validator, self.rbac, self.sealer.derive("storage-user-delegation")),
+            self.blob_files,
+            self.origins,
+            lambda: self.tenant_id,
+        )
+        self.router.add_suffix(BLOB_SUFFIX, self.blob_app)
+        self.router.add_path_style(self.blob_app.is_account, self.blob_app)
+        self.rbac.data_scope_types.update(
+            {
+                "microsoft.storage/storageaccounts/blobservices",
+                "microsoft.storage/storageaccounts/blobservices/containers",
+            }
+        )
+        self.keyvault_maintenance = Maintenance(self.db, self.vault_keys, settings.keyvault_rotation_interval)
+        self._background: list[asyncio.Task[None]] = []
         self.authority.federation.serves_host = self.router.serves
         identity_endpoints = IdentityEndpointsApp(self.workloads)
         self.router.add_plain_http_host(IMDS_HOST, identity_endpoints)
@@ -228,7 +294,19 @@ class Platform:
     def describe(self) -> dict[str, Any]:
         return {"tenantId": self.tenant_id, "subscriptionId": self.subscription_id}
 
+    def start_background(self) -> None:
+        """Background work every replica runs, each pass under a database lease: Key Vault's policy
+        rotation and purges, and the sweep of blob files no row refers to."""
+        self._background.append(asyncio.create_task(self.keyvault_maintenance.run_forever()))
+        self._background.append(asyncio.create_task(self.blob_sweeper.run_forever()))
+
     async def close(self) -> None:
+        for task in self._background:
+            task.cancel()
+        for task in self._background:
+            with suppress(asyncio.CancelledError):
+                await task
+        self._background.clear()
         await self.forwarder.close()
         await self.authority.federation.close()
         self.db.dispose()

@@ -100,6 +100,7 @@ async def _serve_locked(settings: Settings, console: Console) -> int:
         subscription_id=platform.subscription_id,
         database="sqlite" if platform.db.is_sqlite else "postgresql",
     )
+    platform.start_background()
     write_private_file(settings.runtime_file, info.to_json())
     _print_banner(console, settings, info)
 

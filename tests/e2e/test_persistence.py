@@ -140,7 +140,9 @@ def test_secrets_are_not_stored_in_plaintext(new_server: Callable[..., KeylessSe
     assert rows
     for _kid, sealed in rows:
         assert isinstance(sealed, str)
-        assert "PRIVATE KEY" not in sealed and "MII" not in sealed
+        # Sealed: "v1:" + base64 of AES-GCM ciphertext. (A plaintext PEM would show its header; a
+        # check for "MII", a DER body's start, would also match random base64 now and then.)
+        assert sealed.startswith("v1:") and "PRIVATE KEY" not in sealed and "-----" not in sealed
         assert sealed.startswith("v1:")
     secret = srv.admin["clientSecret"]
     hashes = [r[0] for r in _query(srv, "SELECT secret_sha256 FROM client_secrets")]
@@ -164,3 +166,37 @@ def test_the_root_key_is_needed_to_start(new_server: Callable[..., KeylessServer
     (srv.data_dir / "root.key").write_bytes(original)
     srv.start()
     assert srv.admin_token()
+
+
+def test_vault_secrets_keys_and_account_keys_are_sealed(new_server: Callable[..., KeylessServer]) -> None:
+    """A Key Vault secret's value, a key's private material and a storage account's keys are
+    sealed under the root key: none of them is anywhere in the database in the clear."""
+    from tests.e2e.keyvault_helpers import DATA_API, create_vault, vault_client, vault_token
+    from tests.e2e.storage_helpers import account_keys, create_account
+
+    srv = new_server()
+    with srv.arm() as arm:
+        create_group(arm, srv, "sealed-rg")
+    create_vault(srv, "sealed-rg", "sealedkv1")
+    value = "plaintext-never-stored-" + os.urandom(8).hex()
+    with vault_client(srv, "sealedkv1", vault_token(srv)) as kv:
+        assert (
+            kv.put("/secrets/s1", params={"api-version": DATA_API}, json={"value": value}).status_code == 200
+        )
+        key = kv.post("/keys/k1/create", params={"api-version": DATA_API}, json={"kty": "RSA"}).json()
+    create_account(srv, "sealed-rg", "sealedst1")
+    keys = account_keys(srv, "sealed-rg", "sealedst1")
+    stored = [str(cell) for row in _query(srv, "SELECT document, sealed FROM kv_versions") for cell in row]
+    stored += [str(cell) for row in _query(srv, "SELECT key1, key2 FROM storage_accounts") for cell in row]
+    assert len(stored) == 6
+    modulus = key["key"]["n"]
+    for text in stored:
+        assert value not in text and all(k not in text for k in keys)
+        assert "PRIVATE KEY" not in text
+    # The public part is shown (and stored in the document); the sealed part is opaque.
+    assert any(modulus in text for text in stored)
+    sealed = [str(row[0]) for row in _query(srv, "SELECT sealed FROM kv_versions")]
+    assert all(s.startswith("v1:") for s in sealed)
+    if srv.database_url is None:
+        raw = b"".join(p.read_bytes() for p in srv.data_dir.glob("keyless.db*"))
+        assert value.encode() not in raw and all(k.encode() not in raw for k in keys)

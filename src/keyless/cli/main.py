@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from keyless import __version__
+from keyless.cli.keyvault import app as keyvault_app
 from keyless.cli.output import print_table
 from keyless.cli.rbac import access_app, ad_app, role_app
 from keyless.cli.resources import expand_assign_identity, functionapp_app, group_app, identity_app, vm_app
@@ -31,6 +32,7 @@ from keyless.cli.runtime import (
     root_key_problem,
     settings_for,
 )
+from keyless.cli.storage import app as storage_app
 from keyless.cli.workloads import WorkloadEnvironment, workload_environment
 from keyless.config import LOG_LEVELS, Settings
 
@@ -51,6 +53,8 @@ app.add_typer(functionapp_app, name="functionapp")
 app.add_typer(role_app, name="role")
 app.add_typer(access_app, name="access")
 app.add_typer(ad_app, name="ad")
+app.add_typer(keyvault_app, name="keyvault")
+app.add_typer(storage_app, name="storage")
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)

@@ -80,7 +80,11 @@ def emit(
     a generic table of the (queried) value is drawn.
     """
     if query is not None:
-        value = jmespath.search(query, value)
+        try:
+            value = jmespath.search(query, value)
+        except jmespath.exceptions.JMESPathError as exc:  # e.g. a function given the wrong type
+            Console(stderr=True, soft_wrap=True).print(f"argument --query: {exc}", style="red", markup=False)
+            raise typer.Exit(2) from None
     if output is None and query is not None:
         if isinstance(value, str | int | float) and not isinstance(value, bool):
             print(value)

@@ -269,3 +269,137 @@ service_principal_names = sa.Table(
         index=True,
     ),
 )
+
+
+# --- Key Vault (migration 0006) -----------------------------------------------------------
+# Vault names are global, as in Azure (``{name}.vault.azure.net``): one row per name, held by a
+# live vault or by a soft-deleted one until it is purged. ``name`` is lower-cased.
+key_vaults = sa.Table(
+    "key_vaults",
+    metadata,
+    sa.Column("name", sa.String(24), primary_key=True),
+    sa.Column("resource_key", sa.String(1024), nullable=False),
+    sa.Column("resource_id", sa.String(1024), nullable=False),
+    sa.Column("location", sa.String(64), nullable=False),
+    sa.Column("deleted_at", sa.Float, nullable=True),
+    sa.Column("scheduled_purge_at", sa.Float, nullable=True),
+    # A deleted vault's last resource document (JSON): deletedVaults answers from it and
+    # ``createMode: recover`` restores it.
+    sa.Column("deleted_document", sa.Text, nullable=True),
+)
+
+# Keys and secrets of a vault by name (``kind`` 'key' or 'secret'); ``name_key`` is lower-cased
+# (Key Vault names are case-insensitive). A soft-deleted object keeps its row and versions.
+kv_objects = sa.Table(
+    "kv_objects",
+    metadata,
+    sa.Column("vault", sa.String(24), primary_key=True),
+    sa.Column("kind", sa.String(8), primary_key=True),
+    sa.Column("name_key", sa.String(127), primary_key=True),
+    sa.Column("name", sa.String(127), nullable=False),
+    sa.Column("latest_version", sa.String(32), nullable=False),
+    sa.Column("deleted_at", sa.Float, nullable=True),
+    sa.Column("scheduled_purge_at", sa.Float, nullable=True),
+    # Keys only: the rotation policy (JSON) and when it next rotates the key (epoch seconds).
+    sa.Column("rotation_policy", sa.Text, nullable=True),
+    sa.Column("next_rotation_at", sa.Float, nullable=True, index=True),
+)
+
+# Every version of a key or secret. ``document`` (JSON) holds what may be shown (attributes,
+# tags, contentType, a key's public JWK and key_ops); ``sealed`` what may not (a key's private
+# material, a secret's value), sealed under the root key.
+kv_versions = sa.Table(
+    "kv_versions",
+    metadata,
+    sa.Column("vault", sa.String(24), primary_key=True),
+    sa.Column("kind", sa.String(8), primary_key=True),
+    sa.Column("name_key", sa.String(127), primary_key=True),
+    sa.Column("version", sa.String(32), primary_key=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("document", sa.Text, nullable=False),
+    sa.Column("sealed", sa.Text, nullable=False),
+)
+
+# Leases for background work that one replica at a time must do (key rotation, and later CMK
+# checks and media jobs): a row per lease, taken when absent or expired.
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(256), primary_key=True),
+    sa.Column("holder", sa.String(64), nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+)
+
+
+# --- Storage (migration 0007) --------------------------------------------------------------------
+# Storage account names are global, as in Azure (``{name}.blob.core.windows.net``); the account's
+# two shared keys are sealed under the root key.
+storage_accounts = sa.Table(
+    "storage_accounts",
+    metadata,
+    sa.Column("name", sa.String(24), primary_key=True),
+    sa.Column("resource_key", sa.String(1024), nullable=False, unique=True),
+    sa.Column("resource_id", sa.String(1024), nullable=False),
+    sa.Column("location", sa.String(64), nullable=False),
+    sa.Column("key1", sa.Text, nullable=False),
+    sa.Column("key2", sa.Text, nullable=False),
+    sa.Column("key1_created_at", sa.Float, nullable=False),
+    sa.Column("key2_created_at", sa.Float, nullable=False),
+)
+
+# Blob containers of an account; ``metadata`` is JSON; lease fields as the Lease Container call
+# sets them (``lease_expires_at`` NULL with a lease: an infinite lease).
+blob_containers = sa.Table(
+    "blob_containers",
+    metadata,
+    sa.Column("account", sa.String(24), primary_key=True),
+    sa.Column("name", sa.String(63), primary_key=True),
+    sa.Column("etag", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("last_modified", sa.Float, nullable=False),
+    sa.Column("metadata", sa.Text, nullable=False),
+    sa.Column("public_access", sa.String(16), nullable=True),
+    sa.Column("signed_identifiers", sa.Text, nullable=True),
+    sa.Column("lease_id", sa.String(36), nullable=True),
+    sa.Column("lease_state", sa.String(16), nullable=True),
+    sa.Column("lease_expires_at", sa.Float, nullable=True),
+    sa.Column("lease_duration", sa.Integer, nullable=True),
+)
+
+# Committed blobs (``snapshot`` '' for the base blob, else the snapshot's timestamp). Content lives
+# in ``file`` (a path relative to the blob directory, never reused); ``properties`` is JSON (content
+# headers, MD5, blob type); ``blocks`` the committed block list (JSON [[id, size], ...]).
+blobs = sa.Table(
+    "blobs",
+    metadata,
+    sa.Column("account", sa.String(24), primary_key=True),
+    sa.Column("container", sa.String(63), primary_key=True),
+    sa.Column("name", sa.String(1024), primary_key=True),
+    sa.Column("snapshot", sa.String(32), primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("etag", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("last_modified", sa.Float, nullable=False),
+    sa.Column("file", sa.String(128), nullable=True),
+    sa.Column("properties", sa.Text, nullable=False),
+    sa.Column("metadata", sa.Text, nullable=False),
+    sa.Column("tags", sa.Text, nullable=False),
+    sa.Column("blocks", sa.Text, nullable=True),
+    sa.Column("lease_id", sa.String(36), nullable=True),
+    sa.Column("lease_state", sa.String(16), nullable=True),
+    sa.Column("lease_expires_at", sa.Float, nullable=True),
+    sa.Column("lease_duration", sa.Integer, nullable=True),
+)
+
+# Uncommitted blocks (Put Block), until a Put Block List commits or drops them.
+blob_blocks = sa.Table(
+    "blob_blocks",
+    metadata,
+    sa.Column("account", sa.String(24), primary_key=True),
+    sa.Column("container", sa.String(63), primary_key=True),
+    sa.Column("blob", sa.String(1024), primary_key=True),
+    sa.Column("block_id", sa.String(128), primary_key=True),
+    sa.Column("file", sa.String(128), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
