@@ -15,8 +15,10 @@ from urllib.parse import quote
 import orjson
 
 from keyless.providers.keyvault import errors
+from keyless.providers.keyvault import store as kv
 from keyless.providers.keyvault.access import Vault
 from keyless.providers.keyvault.store import VaultObject, Version
+from keyless.store.db import Database
 
 # Names: ^[0-9a-zA-Z-]+$, 1-127 characters (keyvault-secrets.md §3); matched whole.
 NAME = re.compile(r"[0-9a-zA-Z-]{1,127}")
@@ -160,3 +162,28 @@ def next_link(vault: Vault, path: str, api_version: str, after: str | None, size
         f"https://{host}:443{path}?api-version={quote(api_version, safe='')}&$skiptoken={encode_skiptoken(after)}"
         f"&maxresults={size}"
     )
+
+
+def live_object(db: Database, vault: Vault, kind: str, name: str) -> VaultObject:
+    """The live key or secret ``name``; 404 ``KeyNotFound``/``SecretNotFound`` if there is none
+    (or it is soft-deleted)."""
+    obj = kv.read_object(db, vault.name, kind, name)
+    if obj is None or obj.deleted:
+        raise errors.not_found(kind, name)
+    return obj
+
+
+def live_version(
+    db: Database, vault: Vault, kind: str, name: str, version: str | None
+) -> tuple[VaultObject, Version]:
+    """A live object's version (``None`` or "": the latest) in one read; 404 if either is missing
+    (the object's 404 first, as for any version of a missing object)."""
+    if version and not VERSION.fullmatch(version):
+        live_object(db, vault, kind, name)
+        raise errors.version_not_found(kind, name, version)
+    obj, found = kv.read_object_version(db, vault.name, kind, name, version.lower() if version else None)
+    if obj is None or obj.deleted:
+        raise errors.not_found(kind, name)
+    if found is None:
+        raise errors.version_not_found(kind, name, version or obj.latest_version)
+    return obj, found

@@ -111,24 +111,11 @@ class KeyService:
 
     def live(self, vault: Vault, name: str) -> kv.VaultObject:
         """The live key ``name``; 404 ``KeyNotFound`` if there is none (or it is soft-deleted)."""
-        obj = kv.read_object(self.db, vault.name, kv.KEY, name)
-        if obj is None or obj.deleted:
-            raise errors.not_found("key", name)
-        return obj
+        return bundles.live_object(self.db, vault, kv.KEY, name)
 
     def version(self, vault: Vault, name: str, version: str | None) -> tuple[kv.VaultObject, kv.Version]:
         """A live key's version (``None`` or "": the latest); 404 if either is missing."""
-        if version and not bundles.VERSION.fullmatch(version):
-            self.live(vault, name)  # KeyNotFound first, as for any version of a missing key
-            raise errors.version_not_found("key", name, version)
-        obj, found = kv.read_object_version(
-            self.db, vault.name, kv.KEY, name, version.lower() if version else None
-        )
-        if obj is None or obj.deleted:
-            raise errors.not_found("key", name)
-        if found is None:
-            raise errors.version_not_found("key", name, version or obj.latest_version)
-        return obj, found
+        return bundles.live_version(self.db, vault, kv.KEY, name, version)
 
     def get(self, vault: Vault, name: str, version: str | None) -> dict[str, Any]:
         obj, found = self.version(vault, name, version)

@@ -65,23 +65,10 @@ class SecretService:
         return out
 
     def _live(self, vault: Vault, name: str) -> kv.VaultObject:
-        obj = kv.read_object(self.db, vault.name, kv.SECRET, name)
-        if obj is None or obj.deleted:
-            raise errors.not_found("secret", name)
-        return obj
+        return bundles.live_object(self.db, vault, kv.SECRET, name)
 
     def _version(self, vault: Vault, name: str, version: str | None) -> tuple[kv.VaultObject, kv.Version]:
-        if version and not bundles.VERSION.fullmatch(version):
-            self._live(vault, name)  # SecretNotFound first, as for any version of a missing secret
-            raise errors.version_not_found("secret", name, version)
-        obj, found = kv.read_object_version(
-            self.db, vault.name, kv.SECRET, name, version.lower() if version else None
-        )
-        if obj is None or obj.deleted:
-            raise errors.not_found("secret", name)
-        if found is None:
-            raise errors.version_not_found("secret", name, version or obj.latest_version)
-        return obj, found
+        return bundles.live_version(self.db, vault, kv.SECRET, name, version)
 
     def set(self, vault: Vault, name: str, body: dict[str, Any]) -> dict[str, Any]:
         """``PUT /secrets/{name}``: a new version holding ``value``."""
