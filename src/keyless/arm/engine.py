@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from keyless.arm import errors
 from keyless.arm.bodies import incoming_of, parse_body
-from keyless.arm.identity import MAX_RESOURCE_ID, apply_identity, canonical_identity, parse_user_assigned_id
+from keyless.arm.identity import MAX_RESOURCE_ID, apply_identity, parse_user_assigned_id
 from keyless.arm.ids import ResourceId, is_guid
 from keyless.arm.locations import REGIONS, normalize_location
 from keyless.arm.resource_types import Incoming, ResourceType
@@ -41,6 +41,9 @@ class RequestContext:
     base_url: str
     if_match: str | None = None
     if_none_match: str | None = None
+    # What an asynchronous provider layer worked out before the engine's synchronous write (Media
+    # Services' customer-key and storage checks), for that type's hooks to read; keys are the type's.
+    prepared: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -92,7 +95,7 @@ def _etag_matches(header: str, etag: str) -> bool:
     return "*" in wanted or etag in wanted or etag.strip('"') in wanted
 
 
-def _merge_patch(target: Any, patch: Any) -> Any:
+def merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7396 JSON merge-patch."""
     if not isinstance(patch, dict):
         return patch
@@ -101,7 +104,7 @@ def _merge_patch(target: Any, patch: Any) -> Any:
         if value is None:
             out.pop(key, None)
         else:
-            out[key] = _merge_patch(out.get(key), value)
+            out[key] = merge_patch(out.get(key), value)
     return out
 
 
@@ -115,12 +118,13 @@ def _patched(existing: StoredResource, incoming: Incoming) -> Incoming:
         kind=incoming.kind or doc.get("kind"),
         sku=incoming.sku or doc.get("sku"),
         identity=incoming.identity,
-        properties=_merge_patch(doc.get("properties") or {}, incoming.properties or {}),
+        properties=merge_patch(doc.get("properties") or {}, incoming.properties or {}),
         raw=incoming.raw,
     )
 
 
-def _row_to_resource(row: Any, rid: ResourceId | None = None) -> StoredResource:
+def row_to_resource(row: Any, rid: ResourceId | None = None) -> StoredResource:
+    """A ``resources`` row as a StoredResource (``rid``: the id already parsed, when the caller has it)."""
     from keyless.arm.ids import parse_resource_id
 
     parsed = rid if rid is not None and str(rid) == row.resource_id else parse_resource_id(row.resource_id)
@@ -221,11 +225,14 @@ class ResourceManager:
 
     def load(self, conn: sa.Connection, rid: ResourceId) -> StoredResource | None:
         row = conn.execute(_GET, {"id_key": rid.key}).first()
-        return _row_to_resource(row, rid) if row is not None else None
+        return row_to_resource(row, rid) if row is not None else None
 
     def _not_found(self, rid: ResourceId) -> errors.ArmError:
         if rid.is_resource_group:
             return errors.resource_group_not_found(rid.resource_group or "")
+        spec = self._types.get(rid.type_key)
+        if spec is not None:
+            return spec.not_found(rid)
         return errors.resource_not_found(rid.type_name, rid.name, rid.resource_group)
 
     def get(self, ctx: RequestContext, rid: ResourceId) -> Reply:
@@ -240,12 +247,16 @@ class ResourceManager:
             if implicit is not None:  # exists whenever its parent does (App Service's config/web)
                 return Reply(200, implicit)
             raise self._not_found(rid)
-        resource = _row_to_resource(row, rid)
+        resource = row_to_resource(row, rid)
         return Reply(200, self.render(spec, resource), {"ETag": resource.etag})
 
     def render(self, spec: ResourceType, resource: StoredResource) -> dict[str, Any]:
         doc = resource.document
-        out: dict[str, Any] = {"id": str(resource.rid), "name": resource.rid.name, "type": spec.type_name}
+        out: dict[str, Any] = {
+            "id": spec.render_id(resource.rid),
+            "name": resource.rid.name,
+            "type": spec.type_name,
+        }
         if spec.tracked:
             out["location"] = doc.get("location")
             out["tags"] = doc.get("tags") or {}
@@ -253,7 +264,7 @@ class ResourceManager:
             if doc.get(key) is not None:
                 out[key] = doc[key]
         if doc.get("identity") is not None:
-            out["identity"] = canonical_identity(doc["identity"])
+            out["identity"] = spec.render_identity(doc["identity"])
         out["properties"] = spec.render_properties(resource)
         if spec.expose_etag:
             out["etag"] = resource.etag
@@ -328,7 +339,7 @@ class ResourceManager:
                     raise self._not_found(rid)
                 for guard in self.creation_guards:
                     guard(conn, rid)
-            self._check_preconditions(ctx, existing, creating=not patch)
+            self.check_preconditions(ctx, existing, creating=not patch)
             location = self._location(spec, incoming, existing)
             if patch:
                 assert existing is not None
@@ -364,25 +375,36 @@ class ResourceManager:
             document.pop("identity", None)
             return
         current = existing.document.get("identity") if existing is not None else None
-        if requested is not None:  # checked by incoming_of: a dict of well-typed fields
-            already = {k.lower() for k in ((current or {}).get("userAssignedIdentities") or {})}
-            for uami_id, entry in (requested.get("userAssignedIdentities") or {}).items():
-                if entry is not None and uami_id.lower() not in already:
-                    # Assigning someone's identity is an action on that identity (as in Azure).
-                    self.authorizer.check(
-                        ctx.caller,
-                        "Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action",
-                        str(parse_user_assigned_id(uami_id)),
-                    )
+        self.check_identity_assignment(ctx, requested, current)
         identity = apply_identity(conn, rid, ctx.caller.tenant_id, requested, current, merge=merge)
         if identity is None:
             document.pop("identity", None)
         else:
             document["identity"] = identity
 
-    def _check_preconditions(
+    def check_identity_assignment(
+        self, ctx: RequestContext, requested: Any, current: dict[str, Any] | None
+    ) -> None:
+        """403 ``AuthorizationFailed`` unless the caller may assign every user-assigned identity
+        ``requested`` (an ``identity`` property, type-checked) adds to ``current``: assigning
+        someone's identity is an action on that identity, as in Azure. A provider that acts with
+        the identity before the write (Media Services) calls this first."""
+        if not isinstance(requested, dict):
+            return
+        already = {k.lower() for k in ((current or {}).get("userAssignedIdentities") or {})}
+        for uami_id, entry in (requested.get("userAssignedIdentities") or {}).items():
+            if entry is not None and uami_id.lower() not in already:
+                self.authorizer.check(
+                    ctx.caller,
+                    "Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action",
+                    str(parse_user_assigned_id(uami_id)),
+                )
+
+    def check_preconditions(
         self, ctx: RequestContext, existing: StoredResource | None, *, creating: bool
     ) -> None:
+        """412 ``PreconditionFailed`` when ``If-Match``/``If-None-Match`` do not hold for ``existing``
+        (a provider that acts before the engine's write, as Media Services does, checks first)."""
         if ctx.if_none_match is not None and ctx.if_none_match.strip() == "*" and existing is not None:
             raise errors.precondition_failed("The resource already exists and 'If-None-Match: *' was given.")
         if ctx.if_match is not None:
@@ -476,7 +498,7 @@ class ResourceManager:
             if existing is None:
                 self._require_scope(conn, rid)
                 return Reply(204)
-            self._check_preconditions(ctx, existing, creating=False)
+            self.check_preconditions(ctx, existing, creating=False)
             self._delete_tree(ctx, conn, existing)
         self.notify_changed()
         return Reply(200)
@@ -493,7 +515,7 @@ class ResourceManager:
             condition = resources.c.id_key.startswith(root.rid.key + "/", autoescape=True)
         rows = conn.execute(sa.select(resources).where(condition)).all()
         # Children before parents, so hooks always see a consistent tree.
-        doomed = [*sorted((_row_to_resource(r) for r in rows), key=lambda r: -len(r.rid.names)), root]
+        doomed = [*sorted((row_to_resource(r) for r in rows), key=lambda r: -len(r.rid.names)), root]
         for resource in doomed:
             spec = self._types.get(resource.rid.type_key)
             if spec is not None:
@@ -534,10 +556,12 @@ class ResourceManager:
                 if self.load(conn, scope) is None:
                     raise self._not_found(scope)
             rows, next_after = scan(conn, condition, view, keep, self.page_size, after)
-        body: dict[str, Any] = {"value": [self.render(spec, _row_to_resource(r)) for r in rows]}
+        body: dict[str, Any] = {"value": [self.render(spec, row_to_resource(r)) for r in rows]}
         if next_after is not None:
             token = self.skiptokens.encode(next_after)
-            body["nextLink"] = f"{ctx.base_url}{path}?api-version={ctx.api_version}&%24skiptoken={token}"
+            body[spec.next_link_field] = (
+                f"{ctx.base_url}{path}?api-version={ctx.api_version}&%24skiptoken={token}"
+            )
         return Reply(200, body)
 
     # --- long-running operations -------------------------------------------------------
@@ -584,7 +608,7 @@ class ResourceManager:
                 if rid.is_resource_group:
                     raise self._not_found(rid)
                 return Reply(204)
-            self._check_preconditions(ctx, existing, creating=False)
+            self.check_preconditions(ctx, existing, creating=False)
             self._delete_tree(ctx, conn, existing)
             operation_id = self.record_operation(conn, rid, Reply(200), ctx.caller.object_id)
         location = (

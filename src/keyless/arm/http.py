@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
+import logging
 import random
 import time
 import uuid
@@ -68,6 +70,8 @@ _ALLOWED_AUDIENCES = (
     "'https://management.azure.com/','https://management.azure.com'"
 )
 
+log = logging.getLogger("keyless.arm")
+
 # Extension handlers (e.g. Microsoft.Authorization) take the parsed pieces and return a Reply.
 ExtensionHandler = Callable[["ArmRequest"], Awaitable[Reply]]
 
@@ -101,8 +105,10 @@ class ProviderRequest:
 
 
 # A provider operation that is not a resource (``checkNameAvailability``, ``deletedVaults``, a
-# vault's ``accessPolicies/{kind}``): a Reply, or None to let the generic resource path answer.
-ProviderOperation = Callable[[ProviderRequest], "Reply | None"]
+# vault's ``accessPolicies/{kind}``): a Reply, or None to let the generic resource path answer. A
+# provider whose requests need asynchronous work first (Media Services reaching Key Vault and
+# Storage) returns an awaitable of the same.
+ProviderOperation = Callable[[ProviderRequest], "Reply | Awaitable[Reply | None] | None"]
 
 
 class ArmRequest:
@@ -201,6 +207,11 @@ class ArmApp:
             too_large = errors.ArmError(413, "RequestEntityTooLarge", "The request content is too large.")
             await send_json(send, 413, too_large.body(), headers)
             return
+        except Exception:  # a bug: logged with its traceback, answered in ARM's shape, never a bare 500
+            log.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
+            failed = errors.ArmError(500, "InternalServerError", "The server encountered an internal error.")
+            await send_json(send, 500, failed.body(), headers)
+            return
         headers.update(reply.headers)
         if isinstance(reply.body, RawBody):  # not JSON (App Service's publishxml answers XML)
             await send_bytes(send, reply.status, reply.body.data, reply.body.content_type.encode(), headers)
@@ -296,6 +307,8 @@ class ArmApp:
         operation = self.provider_operations.get((namespace.lower(), pairs[0].lower()))
         if operation is not None:
             answered = operation(ProviderRequest(method, scope_id, namespace, pairs, query, ctx, body, path))
+            if inspect.isawaitable(answered):
+                answered = await answered
             if answered is not None:
                 return answered
         types, names = tuple(pairs[0::2]), tuple(pairs[1::2])
@@ -395,7 +408,7 @@ class ArmApp:
         with self.manager.db.write() as conn:
             resource = self.manager.load(conn, rid)
             if resource is None:
-                raise errors.resource_not_found(rid.type_name, rid.name, rid.resource_group)
+                raise spec.not_found(rid)
             status, result = handler(ctx, conn, resource, payload)
         self.manager.notify_changed()
         return Reply(status, result)

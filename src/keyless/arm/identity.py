@@ -65,11 +65,22 @@ def check_identity_request(value: Any) -> dict[str, Any] | None:
     return value
 
 
+def _flags(value: str) -> tuple[bool, bool] | None:
+    """The (system, user) kinds an identity type names, in either order ("UserAssigned,
+    SystemAssigned" is what az's ``ams identity assign`` sends after a user-assigned one), or None."""
+    if len(value) > 64:  # bounded before any work: the longest spelling is 29 characters
+        return None
+    text = value.replace(" ", "").lower()
+    flags = _TYPES.get(text)
+    if flags is None and text.count(",") == 1 and set(text.split(",")) == {"systemassigned", "userassigned"}:
+        flags = (True, True)
+    return flags
+
+
 def _parse_type(value: Any) -> tuple[bool, bool, str]:
     if not isinstance(value, str):
         raise errors.invalid_request_content("Error converting value to type 'string'. Path 'identity.type'.")
-    # Bounded before any work: the longest spelling is 29 characters.
-    flags = _TYPES.get(value.replace(" ", "").lower()) if len(value) <= 64 else None
+    flags = _flags(value)
     if flags is None:
         shown = value if len(value) <= 64 else value[:64] + "..."
         raise errors.bad_request(
@@ -85,7 +96,7 @@ def canonical_identity(identity: dict[str, Any]) -> dict[str, Any]:
     """``identity`` with its ``type`` in Azure's spelling (for documents stored before Keyless
     answered canonically); the same dict when it already is."""
     kind = identity.get("type")
-    flags = _TYPES.get(kind.replace(" ", "").lower()) if isinstance(kind, str) else None
+    flags = _flags(kind) if isinstance(kind, str) else None
     if flags is None or _CANONICAL[flags] == kind:
         return identity
     return {**identity, "type": _CANONICAL[flags]}

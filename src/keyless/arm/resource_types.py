@@ -75,6 +75,9 @@ class ResourceType:
     # service keeps such a write in flight (federated identity credentials: a write lease).
     settle_seconds: float = 0.0
     name_rule: NameRule = field(default_factory=NameRule)
+    # The field a list page names the next page in: ARM's ``nextLink``, or OData's
+    # ``@odata.nextLink`` where the provider's spec says so (Media Services).
+    next_link_field: str = "nextLink"
     actions: dict[str, ActionHandler] = field(default_factory=dict)
 
     @property
@@ -113,6 +116,21 @@ class ResourceType:
 
     def render_properties(self, resource: StoredResource) -> dict[str, Any]:
         return dict(resource.document.get("properties") or {})
+
+    def render_id(self, rid: ResourceId) -> str:
+        """The ``id`` a read answers: the resource id as it was created."""
+        return str(rid)
+
+    def render_identity(self, identity: dict[str, Any]) -> dict[str, Any]:
+        """The ``identity`` a read answers: ARM's canonical spelling of its type by default."""
+        from keyless.arm.identity import canonical_identity
+
+        return canonical_identity(identity)
+
+    def not_found(self, rid: ResourceId) -> errors.ArmError:
+        """The 404 for a missing resource of this type (ARM's ``ResourceNotFound`` by default;
+        a provider that answers its own, as Media Services' children do, overrides it)."""
+        return errors.resource_not_found(rid.type_name, rid.name, rid.resource_group)
 
     def implicit(self, conn: sa.Connection, rid: ResourceId) -> dict[str, Any] | None:
         """The GET body of a resource that exists whenever its parent does, when none is stored

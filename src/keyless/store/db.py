@@ -75,6 +75,10 @@ def create_db_engine(url: str) -> Engine:
     return sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
+# Compiled hot-path statements kept (query_one/query_all); far more than the code defines.
+_COMPILED_LIMIT = 512
+
+
 class Database:
     """Hands out short transactions; callers never hold one across an await."""
 
@@ -122,7 +126,10 @@ class Database:
             with self._lock:
                 fields = [c.name for c in statement.selected_columns]
                 compiled = (statement.compile(dialect=self.engine.dialect), namedtuple("Row", fields))
-                self._compiled[statement] = compiled
+                # Keyed by the statement object: callers pass module-level statements with bind
+                # parameters. One built per call (literal values) must not grow the cache forever.
+                if len(self._compiled) < _COMPILED_LIMIT:
+                    self._compiled[statement] = compiled
         query, row_type = compiled
         values = query.construct_params(dict(params))
         args = tuple(values[name] for name in query.positiontup or ()) if query.positional else values
