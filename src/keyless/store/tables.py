@@ -403,3 +403,25 @@ blob_blocks = sa.Table(
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
 )
+
+# Media Services accounts: names unique within a location (media.md §1), and the account key. With
+# SystemKey ``account_key`` is the key sealed under the root key; with CustomerKey it is the key
+# wrapped by the customer's key (``wrapping_key_id``, a versioned Key Vault key id), then sealed
+# (the second, Keyless-held layer). ``generation`` changes whenever the key material or its
+# wrapping does (in-memory copies are keyed by it); ``key_status`` is Accessible or Inaccessible.
+media_accounts = sa.Table(
+    "media_accounts",
+    metadata,
+    sa.Column("resource_key", sa.String(1024), primary_key=True),
+    sa.Column("resource_id", sa.String(1024), nullable=False),
+    sa.Column("location", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(24), nullable=False),
+    sa.Column("key_type", sa.String(16), nullable=False),
+    sa.Column("account_key", sa.Text, nullable=False),
+    sa.Column("wrapping_key_id", sa.String(512), nullable=True),
+    sa.Column("generation", sa.Integer, nullable=False),
+    sa.Column("key_status", sa.String(16), nullable=False),
+    sa.Column("key_status_reason", sa.Text, nullable=True),
+    sa.Column("checked_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("location", "name"),
+)
