@@ -43,3 +43,15 @@ def new_server(tmp_path: Path) -> Iterator[Callable[..., KeylessServer]]:
 def unique() -> Callable[[str], str]:
     """Unique resource names, so tests sharing a server never collide."""
     return lambda prefix: f"{prefix}{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def media_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeylessServer]:
+    """A server for the Media Services tests: customer keys checked every second, so rotation,
+    revocation and recovery show within a test; lists page every 5 items, so clients must follow
+    ``@odata.nextLink``."""
+    with fresh_database_url() as url:
+        env = {"KEYLESS_MEDIA_KEY_CHECK_INTERVAL": "1", "KEYLESS_PAGE_SIZE": "5"}
+        srv = KeylessServer(tmp_path_factory.mktemp("keyless-media") / "data", url, env).start()
+        yield srv
+        srv.stop()

@@ -67,6 +67,9 @@ class Settings:
     # grace only in tests: an upload's file waits that long at most for its commit.
     blob_sweep_interval: int = 600
     blob_sweep_grace: int = 3600
+    # Media Services: seconds between checks of every customer-managed key (new versions are
+    # followed, lost access makes the account inaccessible; Azure: "less than 15 minutes").
+    media_key_check_interval: int = 30
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -92,6 +95,7 @@ class Settings:
             blob_dir=Path(os.environ["KEYLESS_BLOB_DIR"]) if os.environ.get("KEYLESS_BLOB_DIR") else None,
             blob_sweep_interval=_env_int("KEYLESS_BLOB_SWEEP_INTERVAL", 600),
             blob_sweep_grace=_env_int("KEYLESS_BLOB_SWEEP_GRACE", 3600),
+            media_key_check_interval=_env_int("KEYLESS_MEDIA_KEY_CHECK_INTERVAL", 30),
         )
         return replace(settings, **given)  # type: ignore[arg-type]
 

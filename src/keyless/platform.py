@@ -40,6 +40,13 @@ from keyless.providers.managedidentity.provider import (
     FederatedIdentityCredentialType,
     UserAssignedIdentityType,
 )
+from keyless.providers.media.accounts import MediaServiceType
+from keyless.providers.media.catalog import media_child_types
+from keyless.providers.media.customer_keys import KeyVaultClient
+from keyless.providers.media.http import MediaFront
+from keyless.providers.media.key_monitor import CustomerKeyMonitor
+from keyless.providers.media.keyring import AccountKeyring
+from keyless.providers.media.storage_access import MediaStorage
 from keyless.providers.oidcissuer.provider import OidcIssuerType
 from keyless.providers.resource_groups import ResourceGroupType
 from keyless.providers.storage.account_operations import StorageOperations
@@ -58,6 +65,7 @@ from keyless.rbac.arm import (
 from keyless.rbac.directory_api import DirectoryApi
 from keyless.rbac.service import RbacService
 from keyless.sealing import RootKeyError, Sealer, create_root_key, load_root_key, write_private_file
+from keyless.service_calls import IdentityTokens, ServiceCaller
 from keyless.store.db import Database, sqlite_file
 from keyless.web import Receive, Scope, Send, send_json
 from keyless.workload.hosts import HostTokens
@@ -196,18 +204,16 @@ class Platform:
         self.origins = OriginResolver(self.workloads)
         self.vault_keys = KeyService(self.db, self.sealer, RotationPolicies(settings.keyvault_rotation_floor))
         self.vault_secrets = SecretService(self.db, self.sealer)
-        self.router.add_suffix(
-            VAULT_SUFFIX,
-            KeyVaultApp(
-                self.db,
-                self.authority.validator,
-                VaultAccess(self.rbac),
-                self.vault_keys,
-                self.vault_secrets,
-                self.origins,
-                lambda: self.tenant_id,
-            ),
+        self.vault_app = KeyVaultApp(
+            self.db,
+            self.authority.validator,
+            VaultAccess(self.rbac),
+            self.vault_keys,
+            self.vault_secrets,
+            self.origins,
+            lambda: self.tenant_id,
         )
+        self.router.add_suffix(VAULT_SUFFIX, self.vault_app)
         self.rbac.data_scope_types.update(
             {"microsoft.keyvault/vaults/keys", "microsoft.keyvault/vaults/secrets"}
         )
@@ -232,6 +238,25 @@ class Platform:
                 "microsoft.storage/storageaccounts/blobservices/containers",
             }
         )
+        # Media Services: reaches Key Vault and Storage in-process, as its accounts' identities.
+        self.identity_tokens = IdentityTokens(self.authority)
+        service_caller = ServiceCaller(self.identity_tokens)
+        self.media_keyring = AccountKeyring(
+            self.db, self.sealer, KeyVaultClient(service_caller, self.identity_tokens, self.vault_app)
+        )
+        self.media_account_type = MediaServiceType(self.media_keyring)
+        self.resource_manager.register(self.media_account_type)
+        media_storage = MediaStorage(
+            service_caller, self.identity_tokens, self.blob_app, self.storage_accounts
+        )
+        self.media_front = MediaFront(
+            self.resource_manager, self.media_account_type, self.media_keyring, media_storage
+        )
+        for child in media_child_types(media_storage):
+            self.resource_manager.register(child)
+            self.media_front.children[child.type_key] = child
+        self.media_front.register(self.arm_app.provider_operations)
+        self.media_key_monitor = CustomerKeyMonitor(self.media_keyring, settings.media_key_check_interval)
         self.keyvault_maintenance = Maintenance(self.db, self.vault_keys, settings.keyvault_rotation_interval)
         self._background: list[asyncio.Task[None]] = []
         self.authority.federation.serves_host = self.router.serves
@@ -299,6 +324,7 @@ class Platform:
         rotation and purges, and the sweep of blob files no row refers to."""
         self._background.append(asyncio.create_task(self.keyvault_maintenance.run_forever()))
         self._background.append(asyncio.create_task(self.blob_sweeper.run_forever()))
+        self._background.append(asyncio.create_task(self.media_key_monitor.run_forever()))
 
     async def close(self) -> None:
         for task in self._background:

@@ -38,9 +38,11 @@ GRAPH_HOST = "graph.microsoft.com"
 IMDS_HOST = "169.254.169.254"
 VAULT_SUFFIX = ".vault.azure.net"
 KV_DATA = {"api-version": "7.5"}
-# Rows a timer rewrites whatever the requests do, left out of every snapshot: Key Vault's
-# maintenance pass renews its lease (``providers/keyvault/rotation.py``) every interval.
-TIMER_ROWS: dict[str, dict[str, tuple[str, ...]]] = {"leases": {"name": ("keyvault-maintenance",)}}
+# Rows a timer rewrites whatever the requests do, left out of every snapshot: the leases that Key
+# Vault's maintenance pass (``providers/keyvault/rotation.py``), the blob sweeper and Media
+# Services' customer key check renew every interval.
+TIMER_LEASES = ("keyvault-maintenance", "storage-blob-sweep", "media-customer-keys")
+TIMER_ROWS: dict[str, dict[str, tuple[str, ...]]] = {"leases": {"name": TIMER_LEASES}}
 # The bound the fuzz test holds every answer to (the issue's "no request hangs over 5 s").
 ANSWER_WITHIN = 5.0
 

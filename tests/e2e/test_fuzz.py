@@ -1,22 +1,26 @@
 """Malformed requests on every route the server has: never a 5xx, never a hang, never a change.
 
 Over a thousand requests, generated from a fixed seed (``fuzz_cases.py``, ``fuzz_identity.py``,
-``fuzz_keyvault.py``), go to every route
-family: the resource manager's subscriptions, groups, resources, lists and actions,
-``Microsoft.Authorization`` at every scope, ``Keyless.Directory``, the authority's discovery,
-token endpoints and issuer documents, IMDS through the proxy and directly, the App Service
-endpoint, the edge's own routes and proxy, and Key Vault (``Microsoft.KeyVault`` vaults, access
-policies, name checks and deleted vaults; the data plane at ``{vault}.vault.azure.net``: keys,
-versions, crypto operations, rotation policies, secrets, deleted objects, backup and restore,
-``rng``); directly and through ``CONNECT``, with the admin's token (so they reach deep) and
-without. Each is hostile in one way: bad or deep JSON, wrong types,
-NUL and control characters and trailing newlines in path segments, query, form fields and headers,
-over-long values, bad percent-encoding, odd methods, huge headers and bodies. Every request that
-could write carries a body or a name that must be refused, so the database (every row of every
-table) must come out exactly as it went in; it is compared after each such request to the
-resource manager or Key Vault, so a failure names the request. The identity endpoints, the
-authority, Graph and the edge only mint tokens or read, and have no write a body could be refused
-for; they are compared once, at the end. The suite runs this on SQLite and on PostgreSQL.
+``fuzz_keyvault.py``, ``fuzz_media.py``), go to every route family: the resource manager's
+subscriptions, groups, resources, lists and actions, ``Microsoft.Authorization`` at every scope,
+``Keyless.Directory``, the authority's discovery, token endpoints and issuer documents, IMDS
+through the proxy and directly, the App Service endpoint, the edge's own routes and proxy, Key
+Vault (``Microsoft.KeyVault`` vaults, access policies, name checks and deleted vaults; the data
+plane at ``{vault}.vault.azure.net``: keys, versions, crypto operations, rotation policies,
+secrets, deleted objects, backup and restore, ``rng``), and Media Services on the resource
+manager (``Microsoft.Media/mediaservices`` accounts, their lists, ``syncStorageKeys`` and
+``listEdgePolicies``; ``checkNameAvailability`` and the operation status and result URLs of a
+location; assets, content key policies, streaming policies and locators, with their actions);
+directly and through ``CONNECT``, with the admin's token (so they reach deep) and without. Each is
+hostile in one way: bad or deep JSON, wrong types, NUL and control characters and trailing
+newlines in path segments, query, form fields and headers, over-long values, bad
+percent-encoding, odd methods, huge headers and bodies, failing preconditions. Every request that
+could write carries a body, a name or a precondition that must be refused, so the database (every
+row of every table) must come out exactly as it went in; it is compared after each such request
+to the resource manager (Media Services included) or Key Vault, so a failure names the request.
+The identity endpoints, the authority, Graph and the edge only mint tokens or read, and have no
+write a body could be refused for; they are compared once, at the end. The suite runs this on
+SQLite and on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import time
 from collections.abc import Callable
 
 from tests.e2e.fuzz_helpers import ANSWER_WITHIN, RawClient, Snapshots, make_targets
-from tests.e2e.fuzz_keyvault import KeyVaultGenerator
+from tests.e2e.fuzz_media import MediaGenerator, make_media_targets
 from tests.keyless_server import KeylessServer
 
 SEED = 20260507
@@ -40,7 +44,8 @@ WRITES = frozenset({b"PUT", b"PATCH", b"POST", b"DELETE"})
 def test_malformed_requests_on_every_route(new_server: Callable[..., KeylessServer]) -> None:
     srv = new_server()
     ids = make_targets(srv, SEED)
-    requests = list(KeyVaultGenerator(srv, ids, random.Random(SEED)).all())
+    ids.values.update(make_media_targets(srv, ids.values))
+    requests = list(MediaGenerator(srv, ids, random.Random(SEED)).all())
     assert len(requests) >= 1000
     assert {r.family for r in requests} == FAMILIES
     snapshots = Snapshots(srv)

@@ -27,7 +27,8 @@ def test_readme_has_usage_examples() -> None:
 
 
 def test_readme_usage_examples_run_as_written(new_server) -> None:  # type: ignore[no-untyped-def]
-    srv: KeylessServer = new_server()
+    # Customer keys checked every 2 s, so the Media Services walk-through sees rotation at once.
+    srv: KeylessServer = new_server(env={"KEYLESS_MEDIA_KEY_CHECK_INTERVAL": "2"})
     env = srv.base_env()
     # As after `. .venv/bin/activate`: the keyless command and this Python first on PATH.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
@@ -56,3 +57,9 @@ def test_readme_usage_examples_run_as_written(new_server) -> None:  # type: igno
     assert "refused: (AuthorizationFailed)" in everything
     assert "id1 clientId=" in everything
     assert "DENIED" in everything
+    # The Media Services walk-through: storage behind a firewall, and a customer-managed key.
+    assert (
+        "storageAuthentication System: refused (BadRequest: Storage account cannot be accessed.)"
+        in everything
+    )
+    assert "key enabled: recovered, content key unchanged=True" in everything
