@@ -135,22 +135,15 @@ class MediaSetup:
 
     def grant_key_access(self, principal_id: str) -> None:
         """The documented minimum for an access-policy vault: get, wrapKey, unwrapKey."""
-        with self.srv.arm() as arm:
-            r = arm.put(
-                kvh.vault_path(self.srv, self.group, self.vault) + "/accessPolicies/add",
-                params={"api-version": kvh.KV_API},
-                json={
-                    "properties": {
-                        "accessPolicies": [kvh.policy(self.srv, principal_id, keys=KEY_PERMISSIONS)]
-                    }
-                },
-            )
-        assert r.status_code in (200, 201), r.text
+        self._key_policy("add", principal_id)
 
     def revoke_key_access(self, principal_id: str) -> None:
+        self._key_policy("remove", principal_id)
+
+    def _key_policy(self, kind: str, principal_id: str) -> None:
         with self.srv.arm() as arm:
             r = arm.put(
-                kvh.vault_path(self.srv, self.group, self.vault) + "/accessPolicies/remove",
+                kvh.vault_path(self.srv, self.group, self.vault) + f"/accessPolicies/{kind}",
                 params={"api-version": kvh.KV_API},
                 json={
                     "properties": {

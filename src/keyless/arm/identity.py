@@ -92,6 +92,14 @@ def _parse_type(value: Any) -> tuple[bool, bool, str]:
     return flags[0], flags[1], _CANONICAL[flags]
 
 
+def identity_kinds(value: Any) -> tuple[bool, bool]:
+    """(system-assigned, user-assigned): the kinds an ``identity.type`` names; the 400s of
+    ``apply_identity`` for a value that is not one (so a provider can read a request's identity
+    before the engine writes it, and refuse the same way)."""
+    wants_system, wants_user, _ = _parse_type(value)
+    return wants_system, wants_user
+
+
 def canonical_identity(identity: dict[str, Any]) -> dict[str, Any]:
     """``identity`` with its ``type`` in Azure's spelling (for documents stored before Keyless
     answered canonically); the same dict when it already is."""

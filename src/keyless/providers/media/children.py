@@ -92,6 +92,28 @@ class MediaChildType(ResourceType):
         return None
 
 
+# ctx.prepared key of the plaintext account key, for an action that opens sealed secrets.
+ACCOUNT_KEY = "media.accountKey"
+
+
+def prepared_account_key(prepared: dict[str, Any]) -> bytes:
+    """The account key a ``prepare`` hook opened for this request (400 when it could not)."""
+    key = prepared.get(ACCOUNT_KEY)
+    if not isinstance(key, bytes):
+        raise bad_request("The account key could not be opened.")
+    return key
+
+
+def optional_list(value: Any, limit: int, message: str, target: str) -> list[Any]:
+    """An optional list property: absent or null is ``[]``; anything else must be a list of at most
+    ``limit`` items, else 400 ``message`` (a ``{}``, ``""`` or ``0`` is refused, never read as empty)."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or len(value) > limit:
+        raise bad_request(message, target)
+    return value
+
+
 def text_field(props: dict[str, Any], name: str, limit: int, path: str | None = None) -> str | None:
     """An optional string property of at most ``limit`` characters (400 otherwise)."""
     value = props.get(name)

@@ -39,14 +39,20 @@ from keyless.arm.engine import RequestContext, StoredResource, iso_time
 from keyless.arm.http import ProviderRequest
 from keyless.arm.ids import ResourceId, is_guid
 from keyless.arm.resource_types import Incoming
-from keyless.providers.media.children import MediaChildType, bad_request, text_field
+from keyless.providers.media.children import (
+    ACCOUNT_KEY,
+    MediaChildType,
+    bad_request,
+    optional_list,
+    prepared_account_key,
+    text_field,
+)
 from keyless.providers.media.keyring import AccountKeyring
 
 if TYPE_CHECKING:
     from keyless.providers.media.http import AccountContext, MediaFront
 
 PREPARED = "media.contentKeyPolicy"
-ACCOUNT_KEY = "media.accountKey"  # the plaintext account key, for an action that opens secrets
 SECRETS = "$secrets"  # where the sealed secrets live in the stored properties (never rendered)
 WITH_SECRETS = "getPolicyPropertiesWithSecrets"
 _ODATA = "@odata.type"
@@ -194,26 +200,24 @@ def _restriction(value: Any, path: str, option_id: str, secrets: _Secrets) -> di
             secrets,
         ),
     }
-    alternates = value.get("alternateVerificationKeys")
-    alternates = [] if alternates is None else alternates
-    if not isinstance(alternates, list) or len(alternates) > _MAX_ALTERNATE_KEYS:
-        raise bad_request(
-            f"'{path}.alternateVerificationKeys' must be a list of at most {_MAX_ALTERNATE_KEYS} keys.",
-            f"{path}.alternateVerificationKeys",
-        )
+    alternates = optional_list(
+        value.get("alternateVerificationKeys"),
+        _MAX_ALTERNATE_KEYS,
+        f"'{path}.alternateVerificationKeys' must be a list of at most {_MAX_ALTERNATE_KEYS} keys.",
+        f"{path}.alternateVerificationKeys",
+    )
     out["alternateVerificationKeys"] = [
         _token_key(
             key, f"{path}.alternateVerificationKeys[{i}]", option_id, f"restriction/alternate/{i}/", secrets
         )
         for i, key in enumerate(alternates)
     ]
-    claims = value.get("requiredClaims")
-    claims = [] if claims is None else claims
-    if not isinstance(claims, list) or len(claims) > _MAX_CLAIMS:
-        raise bad_request(
-            f"'{path}.requiredClaims' must be a list of at most {_MAX_CLAIMS} claims.",
-            f"{path}.requiredClaims",
-        )
+    claims = optional_list(
+        value.get("requiredClaims"),
+        _MAX_CLAIMS,
+        f"'{path}.requiredClaims' must be a list of at most {_MAX_CLAIMS} claims.",
+        f"{path}.requiredClaims",
+    )
     out["requiredClaims"] = []
     for i, claim in enumerate(claims):
         where = f"{path}.requiredClaims[{i}]"
@@ -443,9 +447,7 @@ class ContentKeyPolicyType(MediaChildType):
     ) -> tuple[int, Any]:
         """The bare properties with the real secrets (spec example
         content-key-policies-get-with-secrets.json), opened with the key ``prepare`` left."""
-        key = ctx.prepared.get(ACCOUNT_KEY)
-        if not isinstance(key, bytes):
-            raise bad_request("The account key could not be opened.")
+        key = prepared_account_key(ctx.prepared)
         props = self.render_properties(resource)
         sealed = (resource.document.get("properties") or {}).get(SECRETS) or {}
         plain = {

@@ -38,7 +38,7 @@ from keyless.arm.engine import (
     row_to_resource,
 )
 from keyless.arm.http import ProviderOperation, ProviderRequest
-from keyless.arm.identity import check_identity_request, parse_user_assigned_id
+from keyless.arm.identity import check_identity_request, identity_kinds, parse_user_assigned_id
 from keyless.arm.ids import ResourceId
 from keyless.providers.media import account_properties, list_query
 from keyless.providers.media.account_properties import AccountSettings
@@ -89,9 +89,7 @@ def _prospective_identity(
     requested = check_identity_request(requested)
     if requested is None:
         return current if merge else None
-    kind = requested.get("type")
-    text = kind.replace(" ", "").lower() if isinstance(kind, str) and len(kind) <= 64 else ""
-    wants_system, wants_user = "systemassigned" in text.split(","), "userassigned" in text.split(",")
+    wants_system, wants_user = identity_kinds(requested.get("type", "None"))
     out: dict[str, Any] = {}
     if wants_system and current and current.get("principalId"):
         out["principalId"] = current["principalId"]
@@ -155,6 +153,7 @@ class MediaFront:
         of reach, then the child type's own preparation, then the engine."""
         seg = req.segments
         if len(seg) == 3:  # an account action (POST) or a child collection (GET)
+            hook: MediaChildType | None = None
             if req.method == "POST":
                 action = self.account_type.operation(f"{seg[2]}/action")
                 self.manager.authorizer.check(req.ctx.caller, action, str(account_rid))
@@ -162,13 +161,11 @@ class MediaFront:
                 child = self.manager.type_named(req.namespace, (seg[0], seg[2]))
                 self.manager.authorizer.check(req.ctx.caller, child.operation("read"), str(account_rid))
                 hook = self.children.get(child.type_key)
-                if hook is not None and list_query.asks(req.query):
-                    return self._queried_list(req, hook, self.account_context(account_rid), seg[2])
-                listed = hook.list_children(self, req, self.account_context(account_rid)) if hook else None
-                if listed is not None:  # a collection with members that are not stored (streaming policies)
-                    return listed
-            self.account_context(account_rid)
-            return None
+            account = self.account_context(account_rid)  # refused while the customer key is out of reach
+            if hook is not None and list_query.asks(req.query):
+                return self._queried_list(req, hook, account, seg[2])
+            # A collection with members that are not stored (streaming policies) lists itself.
+            return hook.list_children(self, req, account) if hook is not None else None
         types, names = tuple(seg[0::2]), tuple(seg[1::2])
         if len(seg) % 2 == 1:  # an action on a child, or a grandchild collection
             target = ResourceId(

@@ -48,8 +48,13 @@ from keyless.arm.engine import RequestContext, StoredResource, iso_time
 from keyless.arm.http import ProviderRequest
 from keyless.arm.ids import ResourceId, is_guid
 from keyless.arm.resource_types import Incoming
-from keyless.providers.media.children import MediaChildType, bad_request, text_field
-from keyless.providers.media.content_key_policies import ACCOUNT_KEY
+from keyless.providers.media.children import (
+    ACCOUNT_KEY,
+    MediaChildType,
+    bad_request,
+    prepared_account_key,
+    text_field,
+)
 from keyless.providers.media.keyring import AccountKeyring
 from keyless.providers.media.streaming_policies import (
     key_slots,
@@ -331,9 +336,7 @@ class StreamingLocatorType(MediaChildType):
     def _list_content_keys(
         self, ctx: RequestContext, conn: sa.Connection, resource: StoredResource, payload: dict[str, Any]
     ) -> tuple[int, Any]:
-        key = ctx.prepared.get(ACCOUNT_KEY)
-        if not isinstance(key, bytes):
-            raise bad_request("The account key could not be opened.")
+        key = prepared_account_key(ctx.prepared)
         props = resource.document.get("properties") or {}
         sealed = props.get(KEYS) or {}
         out = []

@@ -36,7 +36,7 @@ from keyless.arm.engine import Reply, RequestContext, StoredResource, iso_time, 
 from keyless.arm.http import ProviderRequest
 from keyless.arm.ids import ResourceId
 from keyless.arm.resource_types import Incoming
-from keyless.providers.media.children import MediaChildType, bad_request, text_field
+from keyless.providers.media.children import MediaChildType, bad_request, optional_list, text_field
 from keyless.providers.media.content_key_policies import policy_exists
 from keyless.store.tables import resources
 
@@ -159,17 +159,18 @@ def _enabled_protocols(value: Any, path: str) -> dict[str, bool]:
 
 def _tracks(value: Any, path: str) -> list[dict[str, Any]]:
     """``[{trackSelections: [{property, operation, value}]}]``, bounded."""
-    if value is None:
-        return []
-    if not isinstance(value, list) or len(value) > _MAX_TRACKS:
-        raise bad_request(f"'{path}' must be a list of at most {_MAX_TRACKS} track selections.", path)
+    value = optional_list(
+        value, _MAX_TRACKS, f"'{path}' must be a list of at most {_MAX_TRACKS} track selections.", path
+    )
     out = []
     for i, item in enumerate(value):
         where = f"{path}[{i}]"
-        conditions = _object(item, where).get("trackSelections")
-        conditions = [] if conditions is None else conditions
-        if not isinstance(conditions, list) or len(conditions) > _MAX_TRACKS:
-            raise bad_request(f"'{where}.trackSelections' must be a list of at most {_MAX_TRACKS}.", where)
+        conditions = optional_list(
+            _object(item, where).get("trackSelections"),
+            _MAX_TRACKS,
+            f"'{where}.trackSelections' must be a list of at most {_MAX_TRACKS}.",
+            where,
+        )
         checked = []
         for j, cond in enumerate(conditions):
             at = f"{where}.trackSelections[{j}]"
@@ -228,10 +229,12 @@ def _content_keys(conn: sa.Connection, account: ResourceId, value: Any, path: st
     if obj.get("defaultKey") is not None:
         default = _object(obj["defaultKey"], f"{path}.defaultKey")
         out["defaultKey"] = _key_ref(conn, account, default, f"{path}.defaultKey", label_required=False)
-    mappings = obj.get("keyToTrackMappings")
-    mappings = [] if mappings is None else mappings
-    if not isinstance(mappings, list) or len(mappings) > _MAX_MAPPINGS:
-        raise bad_request(f"'{path}.keyToTrackMappings' must be a list of at most {_MAX_MAPPINGS}.", path)
+    mappings = optional_list(
+        obj.get("keyToTrackMappings"),
+        _MAX_MAPPINGS,
+        f"'{path}.keyToTrackMappings' must be a list of at most {_MAX_MAPPINGS}.",
+        path,
+    )
     out["keyToTrackMappings"] = []
     for i, mapping in enumerate(mappings):
         where = f"{path}.keyToTrackMappings[{i}]"
