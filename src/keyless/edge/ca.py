@@ -27,6 +27,7 @@ SERVED_DNS_NAMES: tuple[str, ...] = (
     "graph.microsoft.com",
     "*.vault.azure.net",
     "*.blob.core.windows.net",
+    "*.streaming.media.azure.net",
     "localhost",
 )
 SERVED_IPS: tuple[str, ...] = ("127.0.0.1",)

@@ -17,8 +17,15 @@ Shapes (spec ``Metadata/stable/2023-01-01/StreamingPoliciesAndStreamingLocators.
   ``{id, type, labelReferenceInStreamingPolicy, tracks}`` only (no ``value``, no ``policyName``).
 - ``POST .../listContentKeys`` → ``{contentKeys: [{id, type, labelReferenceInStreamingPolicy,
   value, policyName, tracks}]}``; ``prepare`` opens the account key for it.
-- ``POST .../listPaths`` → ``{streamingPaths: [], downloadPaths: []}``: what Azure answers with no
-  streaming endpoint running (media-az.md §4), and Keyless has no streaming endpoints yet.
+- ``POST .../listPaths`` → ``{streamingPaths: [...], downloadPaths: [...]}``, both empty while no
+  streaming endpoint of the account is Running (what Azure answers then, media-az.md §4). With one
+  running: ``downloadPaths`` ``/{streamingLocatorId}/{file}`` (file URL-encoded) for each blob of
+  the asset that ``streaming_endpoints.downloadable`` (not the ``.ism``/``.ismc``/``.json``/
+  ``.xml`` manifests and metadata), when the policy's ``noEncryption`` enables ``download``;
+  ``streamingPaths`` one ``{streamingProtocol, encryptionScheme, paths: []}`` per protocol the
+  policy enables (Hls, Dash, SmoothStreaming per section), always with no paths: Keyless does no
+  dynamic packaging, and this is Azure's answer for an asset it cannot package (no ``.ism``).
+  ``prepare`` lists the asset's container as the account (``blob_io.list_blobs``).
 
 Keyless's choices where Azure says nothing: a missing asset, policy or content key policy is
 400 ``BadRequest`` "Asset '<name>' is not found under account '<account>'." (by analogy to the
@@ -39,6 +46,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import sqlalchemy as sa
 
@@ -48,6 +56,7 @@ from keyless.arm.engine import RequestContext, StoredResource, iso_time
 from keyless.arm.http import ProviderRequest
 from keyless.arm.ids import ResourceId, is_guid
 from keyless.arm.resource_types import Incoming
+from keyless.providers.media import blob_io
 from keyless.providers.media.children import (
     ACCOUNT_KEY,
     MediaChildType,
@@ -56,6 +65,13 @@ from keyless.providers.media.children import (
     text_field,
 )
 from keyless.providers.media.keyring import AccountKeyring
+from keyless.providers.media.storage_access import not_accessible
+from keyless.providers.media.streaming_endpoints import (
+    any_running,
+    download_allowed,
+    downloadable,
+    streaming_protocols,
+)
 from keyless.providers.media.streaming_policies import (
     key_slots,
     policy_properties,
@@ -67,6 +83,8 @@ if TYPE_CHECKING:
     from keyless.providers.media.http import AccountContext, MediaFront
 
 PREPARED = "media.streamingLocator"
+PREPARED_BLOBS = "media.streamingLocator.blobs"  # listPaths: the asset's blob names
+LIST_PATHS = "listPaths"
 KEYS = "$keys"  # sealed key values and policy names, by key id (never rendered)
 LIST_CONTENT_KEYS = "listContentKeys"
 END_OF_TIME = "9999-12-31T23:59:59.9999999Z"
@@ -100,6 +118,16 @@ def _time(value: Any, path: str) -> tuple[str, float]:
             raise bad_request(f"'{path}' is out of range.", path) from None
     instant = parsed.timestamp() + (float(f"0.{fraction}") if fraction else 0.0)
     return parsed.strftime("%Y-%m-%dT%H:%M:%S") + (f".{fraction}" if fraction else "") + "Z", instant
+
+
+def _asset_id(account: ResourceId, name: str) -> ResourceId:
+    return ResourceId(
+        account.subscription_id,
+        account.resource_group,
+        account.namespace,
+        (*account.types, "assets"),
+        (*account.names, name),
+    )
 
 
 def _not_found(kind: str, name: str, account: ResourceId, path: str) -> errors.ArmError:
@@ -161,7 +189,7 @@ def _client_keys(value: Any, slots: list[dict[str, Any]]) -> dict[str, dict[str,
 class StreamingLocatorType(MediaChildType):
     def __init__(self) -> None:
         super().__init__("streamingLocators")
-        self.actions = {LIST_CONTENT_KEYS: self._list_content_keys, "listPaths": self._list_paths}
+        self.actions = {LIST_CONTENT_KEYS: self._list_content_keys, LIST_PATHS: self._list_paths}
 
     # --- before the write ------------------------------------------------------------------------
 
@@ -173,6 +201,8 @@ class StreamingLocatorType(MediaChildType):
         if req.method == "POST" and len(req.segments) == 5:
             if req.segments[4].lower() == LIST_CONTENT_KEYS.lower():
                 req.ctx.prepared[ACCOUNT_KEY] = await front.account_key(account)
+            elif req.segments[4].lower() == LIST_PATHS.lower():
+                req.ctx.prepared[PREPARED_BLOBS] = await self._asset_blobs(front, rid, account)
             return
         if len(req.segments) != 4:
             return
@@ -208,6 +238,25 @@ class StreamingLocatorType(MediaChildType):
             if policy:
                 sealed[chosen["id"]]["policyName"] = policy
         req.ctx.prepared[PREPARED] = {"contentKeys": keys, KEYS: sealed}
+
+    async def _asset_blobs(self, front: MediaFront, rid: ResourceId, account: AccountContext) -> list[str]:
+        """The names of the blobs in the locator's asset (none while no endpoint is Running, or
+        when the locator or asset is gone: the action answers for those)."""
+        with front.manager.db.read() as conn:
+            locator = front.manager.load(conn, rid)
+            if locator is None or not any_running(conn, account.rid.key):
+                return []
+            asset_name = str((locator.document.get("properties") or {}).get("assetName", ""))
+            asset = front.manager.load(conn, _asset_id(account.rid, asset_name))
+        if asset is None:
+            return []
+        props = asset.document.get("properties") or {}
+        auth = front.storage_auth(account, props.get("storageAccountName"))
+        try:
+            items = await blob_io.list_blobs(front.storage, auth, str(props.get("container")))
+        except blob_io.BlobAccessError as exc:
+            raise not_accessible(auth.account, str(exc)) from exc
+        return [item.name for item in items]
 
     @staticmethod
     def exists(rid: ResourceId) -> errors.ArmError:
@@ -358,7 +407,24 @@ class StreamingLocatorType(MediaChildType):
     def _list_paths(
         self, ctx: RequestContext, conn: sa.Connection, resource: StoredResource, payload: dict[str, Any]
     ) -> tuple[int, Any]:
-        return 200, {"streamingPaths": [], "downloadPaths": []}
+        """The paths the account's running endpoints serve for this locator (module docstring)."""
+        account = resource.rid.parent
+        assert account is not None
+        if not any_running(conn, account.key):
+            return 200, {"streamingPaths": [], "downloadPaths": []}
+        props = resource.document.get("properties") or {}
+        found = policy_properties(conn, account, str(props.get("streamingPolicyName", "")))
+        policy = found[1] if found is not None else {}
+        streaming = [
+            {"streamingProtocol": protocol, "encryptionScheme": scheme, "paths": []}
+            for protocol, scheme in streaming_protocols(policy)
+        ]
+        downloads: list[str] = []
+        if download_allowed(policy):
+            locator_id = props.get("streamingLocatorId")
+            names = ctx.prepared.get(PREPARED_BLOBS) or []
+            downloads = [f"/{locator_id}/{quote(name)}" for name in names if downloadable(name)]
+        return 200, {"streamingPaths": streaming, "downloadPaths": downloads}
 
 
 _ORDER = {
