@@ -25,6 +25,11 @@ def _env_int(name: str, default: int) -> int:
     return int(raw) if raw not in (None, "") else default
 
 
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw not in (None, "") else default
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -70,6 +75,18 @@ class Settings:
     # Media Services: seconds between checks of every customer-managed key (new versions are
     # followed, lost access makes the account inaccessible; Azure: "less than 15 minutes").
     media_key_check_interval: int = 30
+    # Media Services jobs: how many one replica encodes at once, the lease a running job holds
+    # (seconds; another replica takes the job over when it expires), how often idle replicas look
+    # for queued jobs (seconds), FFmpeg threads per encode (0: FFmpeg decides), and the limits of a
+    # JobInputHttp download (bytes, seconds); an encode running longer than
+    # ``media_encode_timeout`` seconds is stopped and its output fails.
+    media_job_concurrency: int = 1
+    media_job_lease: int = 30
+    media_job_poll_interval: float = 2.0
+    media_encoder_threads: int = 0
+    media_encode_timeout: int = 6 * 3600
+    media_http_input_max_bytes: int = 4 * 1024**3
+    media_http_input_timeout: int = 3600
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -96,12 +113,24 @@ class Settings:
             blob_sweep_interval=_env_int("KEYLESS_BLOB_SWEEP_INTERVAL", 600),
             blob_sweep_grace=_env_int("KEYLESS_BLOB_SWEEP_GRACE", 3600),
             media_key_check_interval=_env_int("KEYLESS_MEDIA_KEY_CHECK_INTERVAL", 30),
+            media_job_concurrency=_env_int("KEYLESS_MEDIA_JOB_CONCURRENCY", 1),
+            media_job_lease=_env_int("KEYLESS_MEDIA_JOB_LEASE", 30),
+            media_job_poll_interval=_env_float("KEYLESS_MEDIA_JOB_POLL_INTERVAL", 2.0),
+            media_encoder_threads=_env_int("KEYLESS_MEDIA_ENCODER_THREADS", 0),
+            media_encode_timeout=_env_int("KEYLESS_MEDIA_ENCODE_TIMEOUT", 6 * 3600),
+            media_http_input_max_bytes=_env_int("KEYLESS_MEDIA_HTTP_INPUT_MAX_BYTES", 4 * 1024**3),
+            media_http_input_timeout=_env_int("KEYLESS_MEDIA_HTTP_INPUT_TIMEOUT", 3600),
         )
         return replace(settings, **given)  # type: ignore[arg-type]
 
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'keyless.db'}"
+
+    @property
+    def media_work_dir(self) -> Path:
+        """Where jobs keep their input and output files while encoding (``<data dir>/media-work``)."""
+        return self.data_dir / "media-work"
 
     @property
     def resolved_blob_dir(self) -> Path:

@@ -16,6 +16,7 @@ import ipaddress
 import re
 import socket
 import ssl
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -109,7 +110,9 @@ async def fetch_json(url: str, policy: OutboundPolicy, client: httpx.AsyncClient
         raise OutboundError(f"'{url[:200]}' did not answer within {policy.timeout:g} s") from exc
 
 
-async def _fetch(url: str, policy: OutboundPolicy, client: httpx.AsyncClient) -> Any:
+async def _pinned(url: str, policy: OutboundPolicy) -> tuple[str, str, str]:
+    """(the URL with its host replaced by the checked address, the Host header, the SNI name);
+    OutboundError when the URL or any address it resolves to is refused (module docstring)."""
     if len(url) > MAX_URL_LENGTH:
         raise OutboundError("the URL is too long")
     if not URL_CHARACTERS.fullmatch(url):
@@ -132,7 +135,11 @@ async def _fetch(url: str, policy: OutboundPolicy, client: httpx.AsyncClient) ->
     target = allowed[0]
     netloc = f"[{target}]" if ":" in target else target
     pinned = parts._replace(netloc=f"{netloc}:{port}").geturl()
-    host_header = host if port == 443 else f"{host}:{port}"
+    return pinned, (host if port == 443 else f"{host}:{port}"), host
+
+
+async def _fetch(url: str, policy: OutboundPolicy, client: httpx.AsyncClient) -> Any:
+    pinned, host_header, host = await _pinned(url, policy)
     try:
         async with client.stream(
             "GET",
@@ -156,6 +163,57 @@ async def _fetch(url: str, policy: OutboundPolicy, client: httpx.AsyncClient) ->
         return orjson.loads(bytes(body))
     except orjson.JSONDecodeError as exc:
         raise OutboundError(f"'{url[:200]}' did not answer JSON") from exc
+
+
+def shown(url: str) -> str:
+    """``url`` as an error message may show it: no query string (a SAS token is a credential),
+    at most 200 characters."""
+    return url.split("?", 1)[0].split("#", 1)[0][:200]
+
+
+async def copy_body(
+    response: httpx.Response, url: str, max_bytes: int, sink: Callable[[bytes], Awaitable[Any]]
+) -> int:
+    """Hand a streamed 200 answer's body to ``sink`` chunk by chunk, refusing past ``max_bytes``
+    (OutboundError naming ``shown(url)``). The bytes copied."""
+    if response.status_code != 200:
+        raise OutboundError(f"'{shown(url)}' answered {response.status_code}")
+    received = 0
+    async for chunk in response.aiter_raw():
+        received += len(chunk)
+        if received > max_bytes:
+            raise OutboundError(f"'{shown(url)}' answered more than {max_bytes} bytes")
+        await sink(chunk)
+    return received
+
+
+async def download(
+    url: str, policy: OutboundPolicy, client: httpx.AsyncClient, sink: Callable[[bytes], Awaitable[Any]]
+) -> int:
+    """GET ``url`` within ``policy`` (``policy.max_bytes`` and ``policy.timeout`` apply to the whole
+    body), handing the body to ``sink`` chunk by chunk. The bytes received; OutboundError as
+    ``fetch_json``, whose messages never show the URL's query string."""
+
+    async def run() -> int:
+        try:
+            pinned, host_header, host = await _pinned(url, policy)
+        except OutboundError as exc:
+            raise OutboundError(str(exc).replace(url[:200], shown(url))) from None
+        try:
+            async with client.stream(
+                "GET",
+                pinned,
+                headers={"Host": host_header, "Accept-Encoding": "identity"},
+                extensions={"sni_hostname": host},
+            ) as response:
+                return await copy_body(response, url, policy.max_bytes, sink)
+        except httpx.HTTPError as exc:
+            raise OutboundError(f"'{shown(url)}' could not be fetched ({type(exc).__name__})") from exc
+
+    try:
+        return await asyncio.wait_for(run(), policy.timeout)
+    except TimeoutError as exc:
+        raise OutboundError(f"'{shown(url)}' did not answer within {policy.timeout:g} s") from exc
 
 
 def new_client(policy: OutboundPolicy) -> httpx.AsyncClient:

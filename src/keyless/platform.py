@@ -44,9 +44,14 @@ from keyless.providers.media.accounts import MediaServiceType
 from keyless.providers.media.catalog import media_child_types
 from keyless.providers.media.customer_keys import KeyVaultClient
 from keyless.providers.media.http import MediaFront
+from keyless.providers.media.job_runner import JobRunner, RunnerSettings
+from keyless.providers.media.job_worker import MediaJobWorker
+from keyless.providers.media.jobs import JobType
 from keyless.providers.media.key_monitor import CustomerKeyMonitor
 from keyless.providers.media.keyring import AccountKeyring
 from keyless.providers.media.storage_access import MediaStorage
+from keyless.providers.media.streaming_endpoints import HOST_SUFFIX as STREAMING_SUFFIX
+from keyless.providers.media.streaming_host import StreamingHostApp
 from keyless.providers.oidcissuer.provider import OidcIssuerType
 from keyless.providers.resource_groups import ResourceGroupType
 from keyless.providers.storage.account_operations import StorageOperations
@@ -256,7 +261,40 @@ class Platform:
             self.resource_manager.register(child)
             self.media_front.children[child.type_key] = child
         self.media_front.register(self.arm_app.provider_operations)
+        # Progressive download from running streaming endpoints (`*.streaming.media.azure.net`).
+        self.media_streaming_app = StreamingHostApp(self.media_front, self.origins)
+        self.router.add_suffix(STREAMING_SUFFIX, self.media_streaming_app)
         self.media_key_monitor = CustomerKeyMonitor(self.media_keyring, settings.media_key_check_interval)
+        # Media jobs: encoded by whichever replica claims them (job_queue), through the blob data
+        # plane as the account; a JobInputHttp on a host Keyless serves is fetched from Keyless
+        # itself as an outside caller, any other within the outbound policy (https, public addresses).
+        self.media_http_policy = OutboundPolicy(
+            allow_private=settings.outbound_allow_private,
+            ca_file=str(settings.ca_bundle_file),
+            timeout=float(settings.media_http_input_timeout),
+            max_bytes=settings.media_http_input_max_bytes,
+        )
+        self.media_jobs = MediaJobWorker(
+            self.db,
+            JobRunner(
+                self.media_front,
+                RunnerSettings(
+                    settings.media_work_dir,
+                    self.media_http_policy,
+                    settings.media_encoder_threads,
+                    float(settings.media_encode_timeout),
+                ),
+                lambda: service_caller.client(self.router, None),
+                self.router.serves,
+            ),
+            concurrency=settings.media_job_concurrency,
+            lease_seconds=settings.media_job_lease,
+            poll_seconds=settings.media_job_poll_interval,
+        )
+        for child in self.media_front.children.values():
+            if isinstance(child, JobType):  # a job created here starts without waiting for a poll
+                child.on_created = self.media_jobs.nudge
+                self.resource_manager.on_change(child.committed)
         self.keyvault_maintenance = Maintenance(self.db, self.vault_keys, settings.keyvault_rotation_interval)
         self._background: list[asyncio.Task[None]] = []
         self.authority.federation.serves_host = self.router.serves
@@ -325,6 +363,7 @@ class Platform:
         self._background.append(asyncio.create_task(self.keyvault_maintenance.run_forever()))
         self._background.append(asyncio.create_task(self.blob_sweeper.run_forever()))
         self._background.append(asyncio.create_task(self.media_key_monitor.run_forever()))
+        self._background.append(asyncio.create_task(self.media_jobs.run_forever()))
 
     async def close(self) -> None:
         for task in self._background:
@@ -335,6 +374,7 @@ class Platform:
         self._background.clear()
         await self.forwarder.close()
         await self.authority.federation.close()
+        await self.media_jobs.runner.close()
         self.db.dispose()
 
 

@@ -221,7 +221,7 @@ class ResourceManager:
         parent = rid.parent
         if parent is not None and len(rid.names) > 1:
             if conn.execute(_GET, {"id_key": parent.key}).first() is None:
-                raise errors.resource_not_found(parent.type_name, parent.name, rid.resource_group)
+                raise self._not_found(parent)  # the parent type's own 404 (Media Services: NotFound)
 
     def load(self, conn: sa.Connection, rid: ResourceId) -> StoredResource | None:
         row = conn.execute(_GET, {"id_key": rid.key}).first()

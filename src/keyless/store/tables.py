@@ -425,3 +425,26 @@ media_accounts = sa.Table(
     sa.Column("checked_at", sa.Float, nullable=False),
     sa.UniqueConstraint("location", "name"),
 )
+
+# Media Services jobs waiting for or under encoding, one row per job (the job resource itself is
+# in ``resources``). Any replica claims a row whose lease is free or expired (``SELECT ... FOR
+# UPDATE SKIP LOCKED`` on PostgreSQL) and renews it while it works; a replica that dies loses the
+# lease and another takes the job over. ``work`` is what the job needs, fixed at creation (the
+# transform outputs' presets, the inputs and output assets); ``priority`` 0 High, 1 Normal, 2 Low.
+media_jobs = sa.Table(
+    "media_jobs",
+    metadata,
+    sa.Column("job_key", sa.String(1024), primary_key=True),
+    sa.Column("account_key", sa.String(1024), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("priority", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("work", sa.Text, nullable=False),
+    sa.Column("lease_holder", sa.String(64), nullable=True),
+    sa.Column("lease_expires_at", sa.Float, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("progress", sa.Integer, nullable=False),
+    sa.Column("changed_at", sa.Float, nullable=False),  # last state or progress change
+    sa.Index("ix_media_jobs_claim", "state", "priority", "created_at"),
+    sa.Index("ix_media_jobs_changed", "changed_at"),
+)

@@ -32,6 +32,20 @@ CHILD_NAME_TEXT = (
 )
 
 
+def child_id(rid: ResourceId) -> str:
+    """A child's id as the service spells it: the account segment ``mediaservices`` whatever the
+    request said (the SDKs send ``mediaServices``; the spec examples' ids are lower-case)."""
+    return str(
+        ResourceId(
+            rid.subscription_id,
+            rid.resource_group,
+            rid.namespace,
+            ("mediaservices", *rid.types[1:]),
+            rid.names,
+        )
+    )
+
+
 def not_found() -> errors.ArmError:
     """Media Services' own 404 for a missing child (recordings test_ams_asset, test_ams_streaming_locator)."""
     return errors.ArmError(404, "NotFound", "The requested resource was not found.")
@@ -63,17 +77,7 @@ class MediaChildType(ResourceType):
         return not_found()
 
     def render_id(self, rid: ResourceId) -> str:
-        """Ids spell the account segment ``mediaservices`` whatever the request said (the SDKs send
-        ``mediaServices``; the spec examples' ids are lower-case)."""
-        return str(
-            ResourceId(
-                rid.subscription_id,
-                rid.resource_group,
-                rid.namespace,
-                ("mediaservices", *rid.types[1:]),
-                rid.names,
-            )
-        )
+        return child_id(rid)
 
     async def prepare(
         self, front: MediaFront, req: ProviderRequest, rid: ResourceId, account: AccountContext

@@ -19,6 +19,7 @@ resource path) with what it prepared in ``ctx.prepared``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
@@ -163,7 +164,7 @@ class MediaFront:
                 hook = self.children.get(child.type_key)
             account = self.account_context(account_rid)  # refused while the customer key is out of reach
             if hook is not None and list_query.asks(req.query):
-                return self._queried_list(req, hook, account, seg[2])
+                return self._queried_list(req, hook, account, seg[2], account_rid)
             # A collection with members that are not stored (streaming policies) lists itself.
             return hook.list_children(self, req, account) if hook is not None else None
         types, names = tuple(seg[0::2]), tuple(seg[1::2])
@@ -179,6 +180,14 @@ class MediaFront:
             else:
                 spec = self.manager.type_named(req.namespace, types)
                 verb = "read"
+                grandchildren = self.children.get(spec.type_key)
+                if req.method == "GET" and grandchildren is not None and list_query.asks(req.query):
+                    self.manager.authorizer.check(req.ctx.caller, spec.operation(verb), str(target))
+                    account = self.account_context(account_rid)
+                    with self.manager.db.read() as conn:
+                        if self.manager.load(conn, target) is None:
+                            raise grandchildren.not_found(target)
+                    return self._queried_list(req, grandchildren, account, types[-1], target)
         else:
             target = ResourceId(
                 account_rid.subscription_id, account_rid.resource_group, req.namespace, types, names
@@ -196,10 +205,16 @@ class MediaFront:
         return None
 
     def _queried_list(
-        self, req: ProviderRequest, spec: MediaChildType, account: AccountContext, kind: str
+        self,
+        req: ProviderRequest,
+        spec: MediaChildType,
+        account: AccountContext,
+        kind: str,
+        parent: ResourceId,
     ) -> Reply:
-        """A collection GET with ``$filter``/``$orderby``/``$top`` (``list_query``): the account's
-        members (at most ``MAX_QUERIED`` by name), queried, then paged by offset."""
+        """A collection GET with ``$filter``/``$orderby``/``$top`` (``list_query``): the members
+        under ``parent`` (the account, or a transform for jobs; at most ``MAX_QUERIED`` by name),
+        queried, then paged by offset."""
         ctx = req.ctx
         self.manager.check_api_version(spec, ctx)
         items = spec.all_items(self, account)
@@ -207,14 +222,14 @@ class MediaFront:
             with self.manager.db.read() as conn:
                 rows = conn.execute(
                     sa.select(resources)
-                    .where(resources.c.parent_key == account.rid.key, resources.c.type_key == spec.type_key)
+                    .where(resources.c.parent_key == parent.key, resources.c.type_key == spec.type_key)
                     .order_by(resources.c.name)
                     .limit(MAX_QUERIED)
                 ).all()
             items = [self.manager.render(spec, row_to_resource(row)) for row in rows]
         items = list_query.apply(kind, items, req.query)
         token = req.query.get("$skiptoken", "0")
-        if not token.isdigit() or len(token) > 9:
+        if not re.fullmatch(r"[0-9]{1,9}", token):
             raise errors.bad_request(f"The skip token '{token[:100]}' is invalid.", code="InvalidSkipToken")
         start, size = int(token), self.manager.page_size
         body: dict[str, Any] = {"value": items[start : start + size]}

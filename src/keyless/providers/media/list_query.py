@@ -9,11 +9,14 @@ Documented per collection: assets filter on ``name``, ``properties/alternateId``
 ``properties/created``. Operators ``eq ne gt ge lt le`` with ``and``/``or``/``not`` and
 parentheses; ``$orderby`` one of those fields with ``asc``/``desc``; ``$top`` a positive
 integer. Anything else is 400 ``BadRequest`` (Media Services' validation code; its exact text is
-not published). Times compare as instants, names and ids as strings (ids without regard to case).
+not published). Transforms on ``name``, ``properties/created``, ``properties/lastModified``; jobs also on
+``properties/state`` (media-jobs.md). Times compare as instants, names and ids as strings (ids
+and job states without regard to case).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
@@ -35,7 +38,14 @@ FIELDS: dict[str, frozenset[str]] = {
     ),
     "streaminglocators": frozenset({"name", "properties/created", "properties/endtime"}),
     "streamingpolicies": frozenset({"name", "properties/created"}),
+    "transforms": frozenset({"name", "properties/created", "properties/lastmodified"}),
+    "jobs": frozenset({"name", "properties/state", "properties/created", "properties/lastmodified"}),
 }
+# Enum literals (``Microsoft.Media.JobState'Scheduled'``, spec example jobs-list-all-filter-by-
+# name-and-state.json) are compared as their value, without regard to case (the example writes
+# ``'finished'``); odata-query does not parse them, so they become plain strings first.
+_ENUM_LITERAL = re.compile(r"\bMicrosoft\.Media\.JobState'([A-Za-z]{1,32})'")
+_CASELESS = frozenset({"properties/state"})
 _TIMES = frozenset({"properties/created", "properties/lastmodified", "properties/endtime"})
 _IDS = frozenset({"properties/assetid", "properties/policyid"})
 _COMPARE: dict[type, Callable[[Any, Any], bool]] = {
@@ -89,7 +99,7 @@ def _instant(value: Any) -> datetime | None:
 def _normal(path: str, value: Any) -> Any:
     if path in _TIMES:
         return _instant(value)
-    if path in _IDS:
+    if path in _IDS or path in _CASELESS:
         return str(value).lower() if value is not None else None
     return value
 
@@ -154,7 +164,8 @@ def apply(kind: str, items: list[Item], query: dict[str, str]) -> list[Item]:
         if len(text) > MAX_QUERY_LENGTH:
             raise _bad("$filter", text)
         try:
-            keep = _compile(ODataParser().parse(ODataLexer().tokenize(text)), allowed, 0)
+            plain = _ENUM_LITERAL.sub(lambda m: f"'{m.group(1)}'", text)
+            keep = _compile(ODataParser().parse(ODataLexer().tokenize(plain)), allowed, 0)
         except (ODataException, _Invalid, RecursionError, ValueError):
             raise _bad("$filter", text) from None
         items = [item for item in items if keep(item)]
@@ -170,7 +181,7 @@ def apply(kind: str, items: list[Item], query: dict[str, str]) -> list[Item]:
         )
     top = query.get("$top", "").strip()
     if top:
-        if not top.isdigit() or len(top) > 6 or not 0 < int(top) <= MAX_TOP:
+        if not re.fullmatch(r"[0-9]{1,6}", top) or not 0 < int(top) <= MAX_TOP:
             raise _bad("$top", top)
         items = items[: int(top)]
     return items

@@ -92,13 +92,29 @@ class MediaStorage:
             raise not_accessible(auth.account, "the storage account was not found")
 
     async def request(
-        self, auth: StorageAuth, method: str, path: str, query: dict[str, str], body: bytes = b""
+        self,
+        auth: StorageAuth,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        body: bytes = b"",
+        extra_headers: dict[str, str] | None = None,
     ) -> httpx.Response:
-        """One blob request (``path`` "/container[/blob]", unencoded) as ``auth`` says; 400 when
-        the attached storage account no longer exists (``_require_attached``)."""
+        """One blob request (``path`` "/container[/blob]", unencoded; ``extra_headers`` lower-case
+        ``x-ms-*`` ones, signed too) as ``auth`` says; 400 when the attached storage account no
+        longer exists (``_require_attached``)."""
         self._require_attached(auth)
+        # Only the container named and blobs in it: a blob name with an empty, "." or ".." segment
+        # would be resolved by the client into another container (a blob may be named so by
+        # whoever uploads into an asset).
+        if any(part in ("", ".", "..") for part in path.split("/")[1:]):
+            raise not_accessible(auth.account, "the blob name has an empty, '.' or '..' segment")
         raw_path = urllib.parse.quote(path)
-        headers = {"x-ms-version": X_MS_VERSION, "x-ms-date": formatdate(time.time(), usegmt=True)}
+        headers = {
+            **(extra_headers or {}),
+            "x-ms-version": X_MS_VERSION,
+            "x-ms-date": formatdate(time.time(), usegmt=True),
+        }
         if method in ("PUT", "POST"):
             headers["content-length"] = str(len(body))
         service_id: str | None = None
