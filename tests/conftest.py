@@ -51,7 +51,13 @@ def media_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeylessSe
     revocation and recovery show within a test; lists page every 5 items, so clients must follow
     ``@odata.nextLink``."""
     with fresh_database_url() as url:
-        env = {"KEYLESS_MEDIA_KEY_CHECK_INTERVAL": "1", "KEYLESS_PAGE_SIZE": "5"}
+        env = {
+            "KEYLESS_MEDIA_KEY_CHECK_INTERVAL": "1",
+            "KEYLESS_PAGE_SIZE": "5",
+            # Jobs are picked up at once and a dead replica's lease runs out within seconds.
+            "KEYLESS_MEDIA_JOB_POLL_INTERVAL": "0.2",
+            "KEYLESS_MEDIA_JOB_LEASE": "3",
+        }
         srv = KeylessServer(tmp_path_factory.mktemp("keyless-media") / "data", url, env).start()
         yield srv
         srv.stop()

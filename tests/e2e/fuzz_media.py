@@ -574,9 +574,10 @@ class MediaGenerator(KeyVaultGenerator):
         target = self.target(route.path, route.api_version)
         methods = [m for m in route.methods if m in ("PUT", "PATCH", "POST")]
         for name, kind in route.typed:
-            for value in WRONG[kind] + route.extra.get(name, EXTRA.get(name, ())):
+            # (the label's index is the value's place in WRONG[kind] + the field's extra values)
+            for index, value in enumerate(WRONG[kind] + route.extra.get(name, EXTRA.get(name, ()))):
                 body = orjson.dumps(self.ids.fill_doc(set_field(template, name, value)))
-                label = f"{name}={str(value)[:24]!r}"
+                label = f"{name}#{index}={str(value)[:24]!r}"
                 for method in methods if route.path == ASSET else [self.pick(methods)]:
                     yield method, target, label, body, ()
                 if route.path == ASSET and name.startswith("properties."):

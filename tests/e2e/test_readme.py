@@ -63,3 +63,8 @@ def test_readme_usage_examples_run_as_written(new_server) -> None:  # type: igno
         in everything
     )
     assert "key enabled: recovered, content key unchanged=True" in everything
+    # Scenario 3: the VM's job encoded the clip; the Function app was refused.
+    assert "account amsjobs1: encryption=CustomerKey storage=ManagedIdentity" in everything
+    assert re.search(r"job job-\w+: Finished", everything)
+    assert "downloaded /tmp/keyless-encoded/" in everything
+    assert "listContentKeys: refused (AuthorizationFailed)" in everything
