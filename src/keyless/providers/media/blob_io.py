@@ -170,10 +170,3 @@ async def upload_from(
     if status != 201:
         raise _refused(status, headers)
     return total
-
-
-async def delete_blob(storage: MediaStorage, auth: StorageAuth, container: str, name: str) -> None:
-    """Delete a blob; a missing one is fine. BlobAccessError when refused."""
-    status, headers, _ = await _call(storage, auth, "DELETE", f"/{container}/{name}", {})
-    if status not in (202, 404):
-        raise _refused(status, headers)

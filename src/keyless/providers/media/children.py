@@ -46,6 +46,17 @@ def child_id(rid: ResourceId) -> str:
     )
 
 
+def asset_id(account: ResourceId, name: str) -> ResourceId:
+    """The id of asset ``name`` of the account ``account`` (as the request spelled the account)."""
+    return ResourceId(
+        account.subscription_id,
+        account.resource_group,
+        account.namespace,
+        (*account.types, "assets"),
+        (*account.names, name),
+    )
+
+
 def not_found() -> errors.ArmError:
     """Media Services' own 404 for a missing child (recordings test_ams_asset, test_ams_streaming_locator)."""
     return errors.ArmError(404, "NotFound", "The requested resource was not found.")

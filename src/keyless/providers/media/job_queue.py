@@ -155,6 +155,10 @@ def claim(db: Database, holder: str, lease_seconds: float) -> Claim | None:
     """Take the next job (module docstring) for ``holder``: it becomes Scheduled and leased for
     ``lease_seconds``. None when there is nothing to do."""
     now = time.time()
+    # Every idle replica asks every few seconds: a read first, so an empty queue takes no write lock.
+    with db.read() as conn:
+        if conn.execute(sa.select(media_jobs.c.job_key).where(_claimable(now)).limit(1)).first() is None:
+            return None
     with db.write() as conn:
         while True:
             row = _next_job(conn, now)
@@ -200,6 +204,14 @@ def claim(db: Database, holder: str, lease_seconds: float) -> Claim | None:
             )
 
 
+def _claimable(now: float) -> sa.ColumnElement[bool]:
+    """Jobs not final whose lease is free or has run out at ``now``."""
+    return sa.and_(
+        media_jobs.c.state.in_(ACTIVE),
+        sa.or_(media_jobs.c.lease_holder.is_(None), media_jobs.c.lease_expires_at < now),
+    )
+
+
 def _next_job(conn: sa.Connection, now: float) -> Any:
     """The job to claim next, locked (skipping rows another replica holds locked): among the
     oldest ``CANDIDATES`` claimable jobs, the account with the fewest jobs running now, then the
@@ -208,10 +220,7 @@ def _next_job(conn: sa.Connection, now: float) -> Any:
     (Keyless's choice: Azure documents priority within an account only)."""
     candidates = conn.execute(
         sa.select(media_jobs)
-        .where(
-            media_jobs.c.state.in_(ACTIVE),
-            sa.or_(media_jobs.c.lease_holder.is_(None), media_jobs.c.lease_expires_at < now),
-        )
+        .where(_claimable(now))
         .order_by(media_jobs.c.created_at)
         .limit(CANDIDATES)
         .with_for_update(skip_locked=True)

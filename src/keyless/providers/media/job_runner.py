@@ -47,9 +47,11 @@ from keyless.arm.engine import iso_time
 from keyless.arm.ids import ResourceId, parse_resource_id
 from keyless.outbound import OutboundError, OutboundPolicy, download, new_client, shown
 from keyless.providers.media import blob_io, job_queue
+from keyless.providers.media.children import asset_id
 from keyless.providers.media.encoding.presets import plan
 from keyless.providers.media.job_queue import Claim, job_error
 from keyless.providers.media.keyring import AccountKeyring
+from keyless.providers.media.storage_access import plain_blob_name
 from keyless.store.tables import resources
 
 if TYPE_CHECKING:
@@ -120,11 +122,6 @@ def _job_id(claim: Claim) -> ResourceId:
     if rid is None or rid.parent is None or rid.parent.parent is None:
         raise JobFailed(job_error("ServiceError", "The job's id is malformed.", "Service"))
     return rid
-
-
-def _plain(blob: str) -> bool:
-    """A blob name with no empty, "." or ".." segment (one that names nothing outside its container)."""
-    return not any(part in ("", ".", "..") for part in blob.split("/"))
 
 
 def _local_name(blob: str) -> str:
@@ -223,7 +220,9 @@ class JobRunner:
         if wanted:
             chosen = [b for b in blobs if b.name == wanted[0]]
         else:
-            chosen = [b for b in blobs if not b.name.lower().endswith(_NOT_MEDIA) and _plain(b.name)][:1]
+            chosen = [
+                b for b in blobs if not b.name.lower().endswith(_NOT_MEDIA) and plain_blob_name(b.name)
+            ][:1]
         if not chosen:
             raise _download_error(f"The input asset '{spec['assetName']}' has no file to encode.")
         item = chosen[0]
@@ -295,15 +294,9 @@ class JobRunner:
     def _asset_location(self, account: ResourceId, asset: str) -> tuple[str, str | None]:
         """(container, storage account name) of one of the account's assets; DownloadNotAccessible
         / UploadNotAccessible is the caller's to raise: a missing asset raises JobFailed here."""
-        rid = ResourceId(
-            account.subscription_id,
-            account.resource_group,
-            account.namespace,
-            (account.types[0], "assets"),
-            (account.names[0], asset),
-        )
+        key = asset_id(account, asset).key
         with self.db.read() as conn:
-            row = conn.execute(sa.select(resources.c.document).where(resources.c.id_key == rid.key)).first()
+            row = conn.execute(sa.select(resources.c.document).where(resources.c.id_key == key)).first()
         if row is None:
             raise _download_error(f"The asset '{asset}' no longer exists.")
         props = orjson.loads(row.document).get("properties") or {}

@@ -45,7 +45,8 @@ from keyless.arm.http import ProviderRequest
 from keyless.arm.ids import ResourceId
 from keyless.arm.resource_types import Incoming
 from keyless.providers.media import job_queue
-from keyless.providers.media.children import MediaChildType, bad_request, optional_list, text_field
+from keyless.providers.media.children import MediaChildType, asset_id, bad_request, optional_list, text_field
+from keyless.providers.media.encoding import values
 from keyless.providers.media.encoding.presets import check_preset
 from keyless.providers.media.keyring import AccountKeyring
 from keyless.providers.media.transforms import ENCODING_API_VERSIONS, PRIORITIES, choice
@@ -64,26 +65,19 @@ ABSOLUTE_CLIP = "#Microsoft.Media.AbsoluteClipTime"
 MAX_FILES = 100
 MAX_URI = 4000  # "Maximum length of 4000 characters" (baseUri, each of files)
 MAX_CORRELATION = 50
-# A trailing "T" with nothing after it is not a duration (P1DT); digits are ASCII only.
-_DURATION = re.compile(
-    r"P(?:([0-9]{1,6})D)?(?:T(?=[0-9])(?:([0-9]{1,6})H)?(?:([0-9]{1,6})M)?(?:([0-9]{1,9}(?:\.[0-9]{1,7})?)S)?)?",
-    re.IGNORECASE,
-)
 # A URL's host: a name or a bracketed IPv6 address, then an optional port; no user information.
 _NETLOC = re.compile(
     r"(?:\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9._~%!$&'()*+,;=-]{1,253})(?::[0-9]{1,5})?", re.ASCII
 )
 MAX_CLIP_SECONDS = 1e6  # an input's clip times must lie within this (the encoder takes < 1e7 s)
-_ASSET_TYPE = "microsoft.media/mediaservices/assets"
 
 
 def parse_duration(value: Any, path: str) -> float:
-    """An ISO 8601 duration (``PT1M30.5S``, ``P1DT2H``) in seconds; 400 otherwise."""
-    match = _DURATION.fullmatch(value) if isinstance(value, str) and 2 <= len(value) <= 40 else None
-    if match is None or not any(match.groups()):
+    """An ISO 8601 duration (``PT1M30.5S``, ``P1DT2H``, in any case) in seconds; 400 otherwise."""
+    seconds = values.parse_duration(value.upper()) if isinstance(value, str) else None
+    if seconds is None:
         raise bad_request(f"'{path}' must be an ISO 8601 duration such as 'PT10S'.", path)
-    days, hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
-    return days * 86400 + hours * 3600 + minutes * 60 + seconds
+    return seconds
 
 
 def _clip(value: Any, path: str) -> tuple[dict[str, Any], float] | None:
@@ -111,14 +105,8 @@ def _existing_asset(conn: sa.Connection, account: ResourceId, item: dict[str, An
     name = text_field(item, "assetName", 260, f"{path}.assetName")
     if not name:
         raise bad_request(f"'{path}.assetName' is required.", f"{path}.assetName")
-    asset = ResourceId(
-        account.subscription_id,
-        account.resource_group,
-        account.namespace,
-        (account.types[0], "assets"),
-        (account.names[0], name),
-    )
-    row = conn.execute(sa.select(resources.c.name).where(resources.c.id_key == asset.key)).first()
+    key = asset_id(account, name).key
+    row = conn.execute(sa.select(resources.c.name).where(resources.c.id_key == key)).first()
     if row is None:
         # As recorded: code and message, no target.
         raise bad_request(f"Asset '{name}' is not found under account '{account.name}' when creating job.")

@@ -53,6 +53,12 @@ class StorageAuth:
     resource_key: str  # the attached storage account's resource id, lower-case
 
 
+def plain_blob_name(name: str) -> bool:
+    """Whether ``name`` ("container/blob" or a blob name) has no empty, "." or ".." segment: one
+    the client would resolve into another container names nothing here."""
+    return not any(part in ("", ".", "..") for part in name.split("/"))
+
+
 def storage_error(response: httpx.Response) -> str:
     code = response.headers.get("x-ms-error-code") or str(response.status_code)
     return f"{code} (HTTP {response.status_code})"
@@ -107,7 +113,7 @@ class MediaStorage:
         # Only the container named and blobs in it: a blob name with an empty, "." or ".." segment
         # would be resolved by the client into another container (a blob may be named so by
         # whoever uploads into an asset).
-        if any(part in ("", ".", "..") for part in path.split("/")[1:]):
+        if not plain_blob_name(path.removeprefix("/")):
             raise not_accessible(auth.account, "the blob name has an empty, '.' or '..' segment")
         raw_path = urllib.parse.quote(path)
         headers = {

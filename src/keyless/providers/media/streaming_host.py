@@ -45,6 +45,8 @@ from keyless.arm import errors
 from keyless.arm.ids import ResourceId, is_guid, parse_resource_id
 from keyless.network import NetworkOrigin, OriginResolver, allows
 from keyless.providers.media import blob_io
+from keyless.providers.media.children import asset_id
+from keyless.providers.media.storage_access import plain_blob_name
 from keyless.providers.media.streaming_endpoint_settings import allow_list
 from keyless.providers.media.streaming_endpoints import (
     DEFAULT,
@@ -165,7 +167,7 @@ class StreamingHostApp:
         if len(parts) != 2 or not is_guid(parts[0]):
             raise Refused(404, "Not found: the path must be /{streamingLocatorId}/{file}.")
         locator_id, blob = parts[0].lower(), parts[1]
-        if not downloadable(blob) or any(seg in ("", ".", "..") for seg in blob.split("/")):
+        if not downloadable(blob) or not plain_blob_name(blob):
             raise Refused(404, "Not found: that file is not offered for download.")
         named = parse_host(host)
         if named is None:
@@ -200,14 +202,7 @@ class StreamingHostApp:
             found = policy_properties(conn, account.rid, str(locator.get("streamingPolicyName", "")))
             if found is None or not download_allowed(found[1]):
                 raise Refused(404, "Not found: the streaming policy does not allow download.")
-            asset_rid = ResourceId(
-                account.rid.subscription_id,
-                account.rid.resource_group,
-                account.rid.namespace,
-                (*account.rid.types, "assets"),
-                (*account.rid.names, str(locator.get("assetName", ""))),
-            )
-            asset = self.front.manager.load(conn, asset_rid)
+            asset = self.front.manager.load(conn, asset_id(account.rid, str(locator.get("assetName", ""))))
         if asset is None:
             raise Refused(404, "Not found: the asset is gone.")
         asset_props = asset.document.get("properties") or {}

@@ -60,6 +60,7 @@ from keyless.providers.media import blob_io
 from keyless.providers.media.children import (
     ACCOUNT_KEY,
     MediaChildType,
+    asset_id,
     bad_request,
     prepared_account_key,
     text_field,
@@ -118,16 +119,6 @@ def _time(value: Any, path: str) -> tuple[str, float]:
             raise bad_request(f"'{path}' is out of range.", path) from None
     instant = parsed.timestamp() + (float(f"0.{fraction}") if fraction else 0.0)
     return parsed.strftime("%Y-%m-%dT%H:%M:%S") + (f".{fraction}" if fraction else "") + "Z", instant
-
-
-def _asset_id(account: ResourceId, name: str) -> ResourceId:
-    return ResourceId(
-        account.subscription_id,
-        account.resource_group,
-        account.namespace,
-        (*account.types, "assets"),
-        (*account.names, name),
-    )
 
 
 def _not_found(kind: str, name: str, account: ResourceId, path: str) -> errors.ArmError:
@@ -247,7 +238,7 @@ class StreamingLocatorType(MediaChildType):
             if locator is None or not any_running(conn, account.rid.key):
                 return []
             asset_name = str((locator.document.get("properties") or {}).get("assetName", ""))
-            asset = front.manager.load(conn, _asset_id(account.rid, asset_name))
+            asset = front.manager.load(conn, asset_id(account.rid, asset_name))
         if asset is None:
             return []
         props = asset.document.get("properties") or {}
@@ -273,14 +264,9 @@ class StreamingLocatorType(MediaChildType):
         asset = text_field(props, "assetName", 260, "properties.assetName")
         if not asset:
             raise bad_request("'properties.assetName' is required.", "properties.assetName")
-        asset_rid = ResourceId(
-            account.subscription_id,
-            account.resource_group,
-            account.namespace,
-            (*account.types, "assets"),
-            (*account.names, asset),
-        )
-        found = conn.execute(sa.select(resources.c.name).where(resources.c.id_key == asset_rid.key)).first()
+        found = conn.execute(
+            sa.select(resources.c.name).where(resources.c.id_key == asset_id(account, asset).key)
+        ).first()
         if found is None:
             raise _not_found("Asset", asset, account, "properties.assetName")
         out["assetName"] = str(found.name)
